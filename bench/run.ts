@@ -1,0 +1,31 @@
+/**
+ * `npm run bench`: runs every suite (or those named on the command line) and prints one table.
+ * Every measured row sits next to a baseline from the same run, with the ratio.
+ * `--json` prints the rows as JSON instead.
+ */
+import { renderTable, type BenchRow } from './harness.js';
+
+type Suite = () => Promise<BenchRow[]>;
+const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
+  pool: () => import('./pool.bench.js'),
+  decode: () => import('./decode.bench.js'),
+  capture: () => import('./capture.bench.js'),
+  framing: () => import('./framing.bench.js'),
+};
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const unknown = wanted.filter((w) => !(w in SUITES));
+if (unknown.length > 0) {
+  console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
+  process.exit(2);
+}
+const rows: BenchRow[] = [];
+for (const name of wanted.length > 0 ? wanted : Object.keys(SUITES)) {
+  process.stderr.write(`bench: ${name}…\n`);
+  const mod = await SUITES[name]!();
+  rows.push(...(await mod.run()));
+}
+if (json) console.log(JSON.stringify({ node: process.version, rows }, null, 2));
+else console.log(`node ${process.version}, ${new Date().toISOString()}\n\n${renderTable(rows)}`);
