@@ -10,16 +10,18 @@ out=${1:-$root/captures/demo-http.pcapng}
 tag=cpdemo$$
 cli=$tag-c; srv=$tag-s
 pids=()
+tmp=$(mktemp -d)
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   ip netns del "$cli" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
+  rm -rf "$tmp"
 }
 trap cleanup EXIT
 ip netns add "$cli"; ip netns add "$srv"
-ip link add vc type veth peer name vs
-ip link set vc netns "$cli"; ip link set vs netns "$srv"
+# Created straight inside the namespaces: no interface ever exists in the host namespace.
+ip link add vc netns "$cli" type veth peer name vs netns "$srv"
 ip -n "$cli" link set vc address 02:00:00:00:00:01
 ip -n "$srv" link set vs address 02:00:00:00:00:02
 for ns in "$cli" "$srv"; do ip -n "$ns" link set lo up; done
@@ -28,7 +30,6 @@ ip -n "$cli" addr add 2001:db8::1/64 dev vc nodad; ip -n "$srv" addr add 2001:db
 ip -n "$cli" link set vc up; ip -n "$srv" link set vs up
 ip -n "$cli" route add 198.51.100.0/24 dev vc advmss 536
 ip -n "$srv" addr add 198.51.100.2/24 dev vs
-tmp=$(mktemp -d); pids_file=$tmp/pids
 ip netns exec "$srv" dumpcap -q -i vs -w "$tmp/cap.pcapng" 2>"$tmp/dumpcap.log" & pids+=($!)
 ip netns exec "$srv" node "$root/scripts/demo-traffic.mjs" server & pids+=($!)
 # Wait for dumpcap to start capturing and the server to listen.
@@ -36,6 +37,7 @@ for _ in $(seq 50); do grep -q "Capturing on" "$tmp/dumpcap.log" 2>/dev/null && 
 sleep 0.5
 ip netns exec "$cli" node "$root/scripts/demo-traffic.mjs" client
 sleep 0.7
-cleanup; trap - EXIT
-mv "$tmp/cap.pcapng" "$out"; rm -rf "$tmp"
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+cp "$tmp/cap.pcapng" "$out"; chmod 644 "$out"
 echo "wrote $out"
