@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   decode: () => import('./decode.bench.js'),
   capture: () => import('./capture.bench.js'),
   framing: () => import('./framing.bench.js'),
+  reassembly: () => import('./reassembly.bench.js'),
 };
 
 const args = process.argv.slice(2);
