@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   capture: () => import('./capture.bench.js'),
   framing: () => import('./framing.bench.js'),
   reassembly: () => import('./reassembly.bench.js'),
+  flowtable: () => import('./flowtable.bench.js'),
 };
 
 const args = process.argv.slice(2);

@@ -14,7 +14,10 @@ export type ColoErrorCode =
   | 'ERR_CAPTURE_TRUNCATED'
   | 'ERR_CAPTURE_IO'
   | 'ERR_CAPTURE_LINKTYPE'
-  | 'ERR_INVALID_ARGUMENT';
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_FLOW_REENTRANT'
+  | 'ERR_TAP'
+  | 'ERR_TAP_ADDON';
 
 export class ColoError extends Error {
   readonly code: ColoErrorCode;
