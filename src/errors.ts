@@ -15,6 +15,7 @@ export type ColoErrorCode =
   | 'ERR_CAPTURE_IO'
   | 'ERR_CAPTURE_LINKTYPE'
   | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_CHANNEL_CLOSED'
   | 'ERR_FLOW_REENTRANT'
   | 'ERR_TAP'
   | 'ERR_TAP_ADDON';
