@@ -5,26 +5,16 @@
  * (sums capLen and the first data byte) so nothing is optimised away. Also: writer rate against
  * a naive per-record Buffer + writeSync writer.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pcapParser from 'pcap-parser';
 import { openCapture } from '../src/capture/reader.js';
 import { toEthernet } from '../src/capture/linktype.js';
 import { PcapngWriter, PcapWriter } from '../src/capture/writer.js';
 import { timedMedian, type BenchRow, type TimedResult } from './harness.js';
+import { sharedCapturesDir } from './paths.js';
 
-/** Project root: the nearest ancestor with package.json (works from bench/ and dist/bench/). */
-function projectRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('project root not found');
-    d = up;
-  }
-  return d;
-}
 
 let sink = 0;
 
@@ -82,7 +72,7 @@ function loadRecords(path: string): { data: Buffer[]; sec: number[]; nsec: numbe
 export async function run(): Promise<BenchRow[]> {
   const s = 'capture';
   const rows: BenchRow[] = [];
-  const http = resolve(projectRoot(), '..', 'shared', 'captures', 'pcapplusplus', 'http-packets.pcap');
+  const http = join(sharedCapturesDir(), 'http-packets.pcap');
   const httpBytes = statSync(http).size;
   const dir = mkdtempSync(join(tmpdir(), 'capture-bench-'));
   try {

@@ -9,26 +9,15 @@
  * Checksum throughput: `internetChecksum` over the same frames against a plain byte-at-a-time
  * sum loop and a textbook RFC 1071 loop (one 16-bit word at a time, fold every step).
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { openCapture } from '../src/capture/reader.js';
 import { decodeFrame } from '../src/packet/decode.js';
 import { internetChecksum, verifyIpv4Header, verifyL4Checksum } from '../src/packet/checksum.js';
 import { LAYER_IPV4 } from '../src/packet/layer.js';
 import { PacketView } from '../src/packet/view.js';
 import { timedMedian, type BenchRow } from './harness.js';
+import { sharedCapturesDir } from './paths.js';
 
-/** Project root: the nearest ancestor with package.json (works from bench/ and dist/bench/). */
-function projectRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('project root not found');
-    d = up;
-  }
-  return d;
-}
 
 interface Corpus {
   buf: Uint8Array;
@@ -131,7 +120,7 @@ function textbookChecksum(b: Uint8Array, off: number, len: number): number {
 }
 
 export async function run(): Promise<BenchRow[]> {
-  const pp = join(projectRoot(), '..', 'shared', 'captures', 'pcapplusplus');
+  const pp = sharedCapturesDir();
   const c = loadCorpus([join(pp, 'http-packets.pcap'), join(pp, 'many-protocols.pcap')]);
   const { buf, offs, lens } = c;
   const n = offs.length;

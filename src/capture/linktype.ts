@@ -12,6 +12,7 @@
  * stores the sender's address there in both directions), otherwise 00:00:00:00:00:00. Raw IP
  * gets zeros for both. Consumers that key on MACs must therefore not expect them to be unique.
  */
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../packet/proto.js';
 import type { CaptureRecord } from './types.js';
 
 /** LINKTYPE_* values (tcpdump.org/linktypes.html) the engine cares about. */
@@ -30,8 +31,6 @@ export const LINKTYPE = {
   LINUX_SLL2: 276,
 } as const;
 
-export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_IPV6 = 0x86dd;
 /** Linux ARPHRD_NETLINK: a cooked "frame" that carries netlink, not a network packet. */
 const ARPHRD_NETLINK = 824;
 /** Protocol values below this are 802.3 lengths / Linux pseudo-protocols, not EtherTypes. */

@@ -7,7 +7,8 @@ import { CaptureError } from '../errors.js';
 import { u16, u32 } from './bytes.js';
 import type { ChunkedFile } from './chunk.js';
 import { MICRO, NANO, type TsScale } from './timestamp.js';
-import { copyRecord, emptyRecord, type CaptureReader, type CaptureRecord } from './types.js';
+import { RecordReader } from './record-reader.js';
+import type { CaptureReader, CaptureRecord } from './types.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -17,7 +18,7 @@ const RECORD_HEADER_LEN = 16;
 const LINKTYPE_MASK = 0x03ffffff;
 
 /** Reader for classic pcap; build it through `openCapture`. */
-export class PcapReader implements CaptureReader {
+export class PcapReader extends RecordReader implements CaptureReader {
   readonly format = 'pcap' as const;
   readonly linkTypes: readonly number[];
   /** Snapshot length from the file header (informational; records are not checked against it). */
@@ -26,19 +27,13 @@ export class PcapReader implements CaptureReader {
   readonly nanosecond: boolean;
   /** FCS bytes at the end of every frame (from the link-type field's upper bits), 0 if none. */
   readonly fcsLength: number;
-  private readonly file: ChunkedFile;
   private readonly le: boolean;
   private readonly linkType: number;
   private readonly scale: TsScale;
-  private readonly maxCapLen: number;
-  private readonly rec: CaptureRecord = emptyRecord();
-  private index = 0;
-  private failed: CaptureError | null = null;
 
   /** `file.pos` must be at the start of the file. Throws on a bad or truncated file header. */
   constructor(file: ChunkedFile, maxCapLen: number) {
-    this.file = file;
-    this.maxCapLen = maxCapLen;
+    super(file, maxCapLen);
     if (!file.ensure(FILE_HEADER_LEN)) {
       throw new CaptureError('ERR_CAPTURE_TRUNCATED', file.path, 0, `pcap file header needs ${FILE_HEADER_LEN} bytes, file has ${file.available}`);
     }
@@ -65,12 +60,7 @@ export class PcapReader implements CaptureReader {
     file.pos += FILE_HEADER_LEN;
   }
 
-  get path(): string {
-    return this.file.path;
-  }
-
-  next(): CaptureRecord | null {
-    if (this.failed) throw this.failed;
+  protected readNext(): CaptureRecord | null {
     const f = this.file;
     if (!f.ensure(RECORD_HEADER_LEN)) {
       if (f.available === 0) return null;
@@ -111,25 +101,5 @@ export class PcapReader implements CaptureReader {
     r.fileOffset = f.fileOffset(o);
     f.pos = o + RECORD_HEADER_LEN + capLen;
     return r;
-  }
-
-  /** Close the file; a later `next()` throws ERR_CAPTURE_IO. */
-  close(): void {
-    this.file.close();
-    this.failed ??= new CaptureError('ERR_CAPTURE_IO', this.file.path, this.file.fileOffset(this.file.pos), 'reader is closed');
-  }
-
-  /** Cold-path iteration: yields independent copies and closes the reader at the end. */
-  *[Symbol.iterator](): Iterator<CaptureRecord> {
-    try {
-      for (let r = this.next(); r !== null; r = this.next()) yield copyRecord(r);
-    } finally {
-      this.close();
-    }
-  }
-
-  private fail(code: 'ERR_CAPTURE_TRUNCATED' | 'ERR_CAPTURE_FORMAT', msg: string): never {
-    this.failed = new CaptureError(code, this.file.path, this.file.fileOffset(this.file.pos), msg);
-    throw this.failed;
   }
 }

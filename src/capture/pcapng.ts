@@ -6,11 +6,11 @@
  * `if_tsoffset`, enhanced / simple / obsolete packet blocks, and skips every other block type
  * by its length. Every block's leading and trailing lengths are checked before it is used.
  */
-import { CaptureError, type ColoErrorCode } from '../errors.js';
 import { i64, pad4, u16, u32 } from './bytes.js';
 import type { ChunkedFile } from './chunk.js';
 import { TsScale } from './timestamp.js';
-import { copyRecord, emptyRecord, type CaptureReader, type CaptureRecord } from './types.js';
+import { RecordReader } from './record-reader.js';
+import type { CaptureReader, CaptureRecord } from './types.js';
 
 export const BT_SHB = 0x0a0d0d0a;
 export const BT_IDB = 1;
@@ -70,17 +70,12 @@ function scaleFor(base: 10 | 2, exp: number): TsScale {
 }
 
 /** Reader for pcapng; build it through `openCapture`. */
-export class PcapngReader implements CaptureReader {
+export class PcapngReader extends RecordReader implements CaptureReader {
   readonly format = 'pcapng' as const;
-  private readonly file: ChunkedFile;
-  private readonly maxCapLen: number;
   private readonly lt: number[] = [];
   private readonly ifs: PcapngInterface[] = [];
   private le = true;
   private sections = 0;
-  private readonly rec: CaptureRecord = emptyRecord();
-  private index = 0;
-  private failed: CaptureError | null = null;
 
   /**
    * `file.pos` must be at the start of the file. Reads the section header (errors there are
@@ -88,8 +83,7 @@ export class PcapngReader implements CaptureReader {
    * deferred to the first `next()`, so no record is lost to them).
    */
   constructor(file: ChunkedFile, maxCapLen: number) {
-    this.file = file;
-    this.maxCapLen = maxCapLen;
+    super(file, maxCapLen);
     this.readShb();
     for (;;) {
       if (!file.ensure(8) || u32(file.buf, file.pos, this.le) !== BT_IDB) break;
@@ -99,10 +93,6 @@ export class PcapngReader implements CaptureReader {
         break; // state is untouched on error; next() will meet it again
       }
     }
-  }
-
-  get path(): string {
-    return this.file.path;
   }
 
   get linkTypes(): readonly number[] {
@@ -119,33 +109,8 @@ export class PcapngReader implements CaptureReader {
     return this.sections;
   }
 
-  next(): CaptureRecord | null {
-    if (this.failed) throw this.failed;
-    try {
-      return this.readNext();
-    } catch (e) {
-      this.failed = e as CaptureError;
-      throw e;
-    }
-  }
-
-  /** Close the file; a later `next()` throws ERR_CAPTURE_IO. */
-  close(): void {
-    this.file.close();
-    this.failed ??= new CaptureError('ERR_CAPTURE_IO', this.file.path, this.file.fileOffset(this.file.pos), 'reader is closed');
-  }
-
-  /** Cold-path iteration: yields independent copies and closes the reader at the end. */
-  *[Symbol.iterator](): Iterator<CaptureRecord> {
-    try {
-      for (let r = this.next(); r !== null; r = this.next()) yield copyRecord(r);
-    } finally {
-      this.close();
-    }
-  }
-
   /** Reads blocks until a packet block (returned) or the end of file (null). */
-  private readNext(): CaptureRecord | null {
+  protected readNext(): CaptureRecord | null {
     for (;;) {
       const got = this.readBlock();
       if (got === EOF) return null;
@@ -332,10 +297,5 @@ export class PcapngReader implements CaptureReader {
       s += 4 + pad4(olen);
     }
     return null;
-  }
-
-  /** Throw a CaptureError located at the current block (the block `file.pos` points at). */
-  private fail(code: ColoErrorCode, msg: string): never {
-    throw new CaptureError(code, this.file.path, this.file.fileOffset(this.file.pos), msg);
   }
 }
