@@ -199,11 +199,15 @@ describe('damaged frames from every shared capture', () => {
     it(name, () => {
       const frames = loadFrames(sharedCapture(name));
       expect(frames.length).toBeGreaterThan(0);
-      // Sample at most 400 frames per capture (evenly), plus every undamaged frame once.
+      // Random damage on a sample of at most 400 frames per capture (evenly); every frame is
+      // decoded undamaged and with one seeded damage below.
       const step = Math.max(1, Math.floor(frames.length / 400));
       const sample = frames.filter((_, i) => i % step === 0);
       const p0: Placement = { pre: 3, post: 5, fillA: 0x00, fillB: 0xff };
       for (const fr of frames) decodeEverywhere(fr.bytes, p0, 0, fr.origLen);
+      // Every frame is also damaged once (seeded, so a failure reproduces), not just the sample.
+      const damage = fc.sample(fc.array(mutationArb, { minLength: 1, maxLength: 3 }), { numRuns: frames.length, seed: 0xc0105 });
+      frames.forEach((fr, i) => decodeEverywhere(mutate(fr.bytes, damage[i]!), p0, 0, fr.origLen));
       fc.assert(
         fc.property(fc.nat(sample.length - 1), fc.array(mutationArb, { minLength: 1, maxLength: 4 }), placementArb, vnetArb, wireArb, (i, muts, p, vnet, wire) => {
           const fr = sample[i]!;
