@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   framing: () => import('./framing.bench.js'),
   reassembly: () => import('./reassembly.bench.js'),
   flowtable: () => import('./flowtable.bench.js'),
+  tracker: () => import('./tracker.bench.js'),
   micro: () => import('./micro.bench.js'),
 };
 

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerFlows } from './flows.js';
 import { registerInspect } from './inspect.js';
 
 /** package.json sits two levels up from src/cli (tsx) or three from dist/src/cli (built). */
@@ -30,6 +31,7 @@ const program = new Command('colo-proxy')
   });
 
 registerInspect(program);
+registerFlows(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -138,18 +138,18 @@ export class Connection<U = unknown> implements StreamSink {
 
   /**
    * Is a SYN (without ACK) with sequence number `seq` sent in `dir` the start of a NEW
-   * connection on the same 4-tuple? Yes when this connection is over in that direction
-   * (RST, close, its FIN delivered), when that direction already had a SYN with another ISN,
-   * or when that direction was picked up mid-stream and already carried data. A retransmitted
-   * SYN (same ISN) and the responder's first SYN of a simultaneous open are not.
+   * connection on the same 4-tuple? When that direction already had a SYN: exactly when the
+   * ISN differs (a retransmitted SYN is not new, as in Wireshark). Otherwise: when the
+   * connection is over (RST, close, a FIN delivered either way) or that direction was picked
+   * up mid-stream and already carried data. The responder's first SYN of a simultaneous open
+   * is not new.
    */
   isNewSyn(dir: Dir, seq: number): boolean {
     const r = this.reassembler;
     if (r === null) return false;
-    if (r.closed || r.half(dir).ended) return true;
     const isn = dir === 0 ? this.#syn0 : this.#syn1;
     if (isn !== NO_SYN) return isn !== seq;
-    return r.half(dir).started;
+    return r.closed || r.half(0).ended || r.half(1).ended || r.half(dir).started;
   }
 
   /** Figures of this connection as a plain object. Allocates. */

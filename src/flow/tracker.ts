@@ -284,6 +284,7 @@ export class ConnectionTracker<U = unknown> {
           this.#override = null;
         }
         id = table.lookup(v, nowMs);
+        if (id < 0) return TrackResult.UNDECODED; // cannot happen: the same view was a flow a moment ago
         c = undefined;
       }
     }
