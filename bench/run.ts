@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   flowtable: () => import('./flowtable.bench.js'),
   tracker: () => import('./tracker.bench.js'),
   micro: () => import('./micro.bench.js'),
+  tap: () => import('./tap.bench.js'),
 };
 
 const args = process.argv.slice(2);

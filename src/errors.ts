@@ -17,8 +17,11 @@ export type ColoErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_CHANNEL_CLOSED'
   | 'ERR_FLOW_REENTRANT'
+  | 'ERR_COMPARE_REENTRANT'
   | 'ERR_TAP'
-  | 'ERR_TAP_ADDON';
+  | 'ERR_TAP_ADDON'
+  | 'ERR_QEMU'
+  | 'ERR_TIMEOUT';
 
 export class ColoError extends Error {
   readonly code: ColoErrorCode;
