@@ -20,6 +20,10 @@ export type ColoErrorCode =
   | 'ERR_COMPARE_REENTRANT'
   | 'ERR_TAP'
   | 'ERR_TAP_ADDON'
+  | 'ERR_QMP'
+  | 'ERR_QMP_DISCONNECTED'
+  | 'ERR_QMP_TIMEOUT'
+  | 'ERR_QMP_PROTOCOL'
   | 'ERR_QEMU'
   | 'ERR_TIMEOUT';
 
