@@ -15,6 +15,12 @@
  * Policy when a reservation is refused: the reassembler asking declares its lowest hole a gap
  * ('memcap') and delivers, freeing its own memory (see tcp-stream.ts); the refusal is counted
  * here and in that direction's stats.
+ *
+ * Retransmission windows (tcp-retx.ts: the recently delivered bytes kept to compare
+ * retransmissions against) draw from the same budget but only up to `retxMaxBytes` (default:
+ * half of `maxBytes`), so out-of-order buffering — which prevents gaps — always has at least
+ * the other half. Their refusals are counted apart (`retxRefusals`); a refused window shrinks
+ * instead of growing. `used` and `highWater` include both kinds.
  */
 import { ColoError } from '../errors.js';
 
@@ -24,15 +30,31 @@ export const PIECE_OVERHEAD_BYTES = 64;
 export class ReassemblyBudget {
   /** The cap in bytes (may be Infinity for "per-direction limits only"). */
   readonly maxBytes: number;
+  /** The part of `maxBytes` retransmission windows may hold (Infinity when `maxBytes` is). */
+  readonly retxMaxBytes: number;
   #used = 0;
   #highWater = 0;
   #refusals = 0;
+  #retxUsed = 0;
+  #retxRefusals = 0;
 
-  constructor(maxBytes: number) {
-    if (!(maxBytes >= 0) || (Number.isFinite(maxBytes) && !Number.isInteger(maxBytes))) {
+  /**
+   * @param maxBytes the cap (a non-negative integer, or Infinity).
+   * @param retxMaxBytes how much of it retransmission windows may hold; default
+   *   `floor(maxBytes / 2)`; at most `maxBytes`.
+   * Cold path: throws ERR_INVALID_ARGUMENT naming a bad value.
+   */
+  constructor(maxBytes: number, retxMaxBytes?: number) {
+    const ok = (x: number): boolean => x >= 0 && (!Number.isFinite(x) || Number.isInteger(x));
+    if (!ok(maxBytes)) {
       throw new ColoError('ERR_INVALID_ARGUMENT', `reassembly budget must be a non-negative integer or Infinity, got ${maxBytes}`);
     }
+    const retx = retxMaxBytes ?? (Number.isFinite(maxBytes) ? Math.floor(maxBytes / 2) : maxBytes);
+    if (!ok(retx) || retx > maxBytes) {
+      throw new ColoError('ERR_INVALID_ARGUMENT', `reassembly budget retransmission share must be a non-negative integer ≤ ${maxBytes}, got ${retx}`);
+    }
     this.maxBytes = maxBytes;
+    this.retxMaxBytes = retx;
   }
 
   /** Bytes currently reserved. */
@@ -68,9 +90,42 @@ export class ReassemblyBudget {
 
   /** Return `n` previously reserved bytes. Returning more than is reserved is a bug and throws. */
   release(n: number): void {
-    if (n > this.#used) {
-      throw new ColoError('ERR_INVALID_ARGUMENT', `reassembly budget release of ${n} bytes exceeds the ${this.#used} reserved`);
+    if (n > this.#used - this.#retxUsed) {
+      throw new ColoError('ERR_INVALID_ARGUMENT', `reassembly budget release of ${n} bytes exceeds the ${this.#used - this.#retxUsed} reserved`);
     }
+    this.#used -= n;
+  }
+
+  /** Bytes currently held by retransmission windows (part of `used`). */
+  get retxUsed(): number {
+    return this.#retxUsed;
+  }
+
+  /** Retransmission-window reservations refused (by `retxMaxBytes` or `maxBytes`). */
+  get retxRefusals(): number {
+    return this.#retxRefusals;
+  }
+
+  /** Reserve `n` bytes for a retransmission window; false (counted) past `retxMaxBytes` or `maxBytes`. */
+  tryReserveRetx(n: number): boolean {
+    const r = this.#retxUsed + n;
+    const u = this.#used + n;
+    if (r > this.retxMaxBytes || u > this.maxBytes) {
+      this.#retxRefusals++;
+      return false;
+    }
+    this.#retxUsed = r;
+    this.#used = u;
+    if (u > this.#highWater) this.#highWater = u;
+    return true;
+  }
+
+  /** Return `n` bytes reserved with `tryReserveRetx` (more than is reserved throws). */
+  releaseRetx(n: number): void {
+    if (n > this.#retxUsed) {
+      throw new ColoError('ERR_INVALID_ARGUMENT', `reassembly budget retransmission release of ${n} bytes exceeds the ${this.#retxUsed} reserved`);
+    }
+    this.#retxUsed -= n;
     this.#used -= n;
   }
 }

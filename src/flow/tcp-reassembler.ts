@@ -8,9 +8,10 @@
  * (never read from a clock), so a capture replays deterministically.
  *
  * Lifecycle contract for the owner: call `close(how)` when the flow leaves the table
- * (timeout, eviction, end of capture). That is what reports the last gaps, calls `end` for
- * directions still open, and returns every pool reference and budget byte the connection
- * holds. Both directions ending by FIN, or an RST, frees everything without it.
+ * ('timeout', 'evicted', 'eof' when the input ended, 'closed' for an explicit close). That is
+ * what reports the last gaps, calls `end` for directions still open, and returns every pool
+ * reference and budget byte the connection holds (out-of-order pieces and retransmission
+ * windows). Both directions ending by FIN, or an RST, frees everything without it.
  */
 import { ColoError } from '../errors.js';
 import { LAYER_TCP } from '../packet/layer.js';
@@ -88,6 +89,10 @@ export class TcpReassembler {
         }
       } else {
         r = half.segment(v, handle, nowMs);
+        // The other direction may be idle with a hole waiting: time it out now, not only on
+        // its own next segment.
+        const other = this.#halves[dir === 0 ? 1 : 0];
+        if (other.timerPending) other.tick(nowMs);
       }
     } finally {
       this.#busy = false;
@@ -96,17 +101,36 @@ export class TcpReassembler {
     return r;
   }
 
-  /** Resolve timed-out holes in both directions at time `nowMs` (call periodically). */
-  tick(nowMs: number): void {
-    if (this.#closed || this.#busy) return;
+  /**
+   * Resolve timed-out holes in both directions at time `nowMs`: at most `maxHoles` holes in
+   * all (bounded work; the rest wait for the next call), and end a direction whose FIN is
+   * now complete. Segments of either direction already do this; call it for connections that
+   * have gone idle, e.g. when `nowMs >= deadlineMs`. Returns the holes declared gaps.
+   */
+  tick(nowMs: number, maxHoles = Infinity): number {
+    if (this.#closed || this.#busy) return 0;
     this.#busy = true;
+    let n = 0;
     try {
-      this.#halves[0].tick(nowMs);
-      this.#halves[1].tick(nowMs);
+      n = this.#halves[0].tick(nowMs, maxHoles);
+      n += this.#halves[1].tick(nowMs, maxHoles - n);
     } finally {
       this.#busy = false;
     }
     if (this.#pendingClose !== null) this.#runPendingClose();
+    return n;
+  }
+
+  /**
+   * The earliest `nowMs` at which `tick` would declare a hole a gap, or Infinity when nothing
+   * waits (closed, no holes, or hole timeouts disabled). Lets an owner tick only the
+   * connections that need it (e.g. from a timer wheel or when expiring idle flows). O(log n).
+   */
+  get deadlineMs(): number {
+    if (this.#closed) return Infinity;
+    const a = this.#halves[0].deadlineMs;
+    const b = this.#halves[1].deadlineMs;
+    return a < b ? a : b;
   }
 
   /**

@@ -17,10 +17,38 @@ export class TcpStreamStats {
   retransmitted = 0;
   /** Segments overlapping bytes already accepted (delivered or buffered), partly or fully. */
   overlapping = 0;
-  /** Runs of differing bytes found in overlaps (each reported via `overlapConflict`). */
+  /**
+   * Runs of differing bytes found in overlaps (each reported via `overlapConflict`): with
+   * buffered bytes, and with delivered bytes still in the retransmission window.
+   */
   overlapConflicts = 0;
   /** Bytes in those runs. */
   conflictBytes = 0;
+  /**
+   * Segments carrying bytes below the delivered point when they arrived (already delivered or
+   * reported as a gap), and those bytes. Each such byte is either verified (compared with
+   * the copy in the retransmission window) or unverified: retxBytes = retxVerifiedBytes +
+   * retxUnverifiedBytes.
+   */
+  retxSegments = 0;
+  retxBytes = 0;
+  retxVerifiedBytes = 0;
+  /** Verified bytes that differed from what was delivered (also in conflictBytes). */
+  retxConflictBytes = 0;
+  /**
+   * Bytes that could not be compared: older than the window, inside a gap, before offset 0,
+   * dropped from the window under memory pressure, or arriving after the direction ended.
+   */
+  retxUnverifiedBytes = 0;
+  /** Delivered bytes the window holds now, and its high-water mark. */
+  retxHeldBytes = 0;
+  retxHighWaterBytes = 0;
+  /**
+   * Times memory pressure shrank the window: the budget's retransmission share or the pool
+   * refused (oldest bytes dropped, or new bytes not kept), the per-window run cap was
+   * reached, or out-of-order data needed the budget (the whole window was dropped).
+   */
+  retxShrinks = 0;
   /** Gaps reported, and their total length. */
   gaps = 0;
   gapBytes = 0;

@@ -18,8 +18,15 @@
  * Overlap policy: FIRST WINS. Bytes already accepted (delivered or buffered) are never
  * replaced; a later segment only fills holes. Where a later segment overlaps BUFFERED bytes,
  * the two are compared and each run of differing bytes is reported via
- * `sink.overlapConflict`. Overlaps with already DELIVERED bytes are counted but not compared
- * (those bytes are gone; keeping them would cost a copy per in-order segment).
+ * `sink.overlapConflict`. Where it overlaps already DELIVERED bytes (a retransmission), it is
+ * compared with the retransmission window (tcp-retx.ts: the last `retxWindowBytes` delivered
+ * bytes, kept zero-copy by retaining pooled slots or copied into packed pool slots, charged
+ * to the budget's retransmission share) and differing runs are reported the same way. The
+ * window starts keeping bytes once the direction has retransmitted `retxArmAfter` times
+ * (default 1: directions that never retransmit cost nothing; 0: from the first byte).
+ * Retransmitted bytes the window does not hold — older than the window, in a gap, before
+ * offset 0, dropped under memory pressure, or arriving after the direction ended — are
+ * counted as unverified (`retxUnverifiedBytes`); nothing is ever silently skipped.
  *
  * Limits (each counted; none drops bytes silently):
  * - `maxWindowBytes`: a segment starting farther than this from the delivered point, ahead
@@ -33,7 +40,13 @@
  *   keep comparing), at the price of declaring a hole lost that a retransmission might still
  *   have filled.
  * - `holeTimeoutMs`: a hole whose next piece has waited that long becomes a gap
- *   ('hole-timeout'); likewise a hole before a known FIN.
+ *   ('hole-timeout'); likewise a hole before a known FIN. Checked on every segment of the
+ *   connection (either direction) and by `tick(nowMs, maxHoles)`, whose work is bounded;
+ *   `deadlineMs` says when a completely idle direction next needs a tick.
+ * - `retxWindowBytes` and the budget's retransmission share: see tcp-retx.ts. When an
+ *   out-of-order piece is refused by the budget and this direction holds a retransmission
+ *   window, the window is dropped first (counted in `retxShrinks`) and the piece retried:
+ *   buffering, which prevents gaps, beats verification.
  *
  * FIN: `end(dir, 'fin')` once every byte before the FIN was delivered. If holes remain they
  * are resolved by the hole timeout or by `close` (gaps, then end 'fin'). Bytes beyond the FIN
@@ -52,6 +65,7 @@ import { LAYER_PAYLOAD } from '../packet/layer.js';
 import { NO_HANDLE, type PacketPool } from '../packet/pool.js';
 import type { PacketView } from '../packet/view.js';
 import { PIECE_OVERHEAD_BYTES, type ReassemblyBudget } from './tcp-budget.js';
+import { RetxWindow } from './tcp-retx.js';
 import { NIL, PieceTree } from './tcp-segtree.js';
 import { seqAdd, seqDiff } from './tcp-seq.js';
 import { TcpStreamStats } from './tcp-stats.js';
@@ -93,6 +107,14 @@ export class TcpHalfStream {
   #maxEnd = 0;
   /** Set when the segment being processed overlapped buffered bytes. */
   #overlapSeen = false;
+  /** `stats.segments` when a segment was last counted in `retxSegments` (once per segment, no per-segment reset). */
+  #retxMark = -1;
+  /** `limits.retxWindowBytes` (0: no window). */
+  readonly #retxLimit: number;
+  /** The window keeps delivered bytes (armed per `limits.retxArmAfter`). */
+  #retxArmed: boolean;
+  /** The retransmission window, created on the first delivery once armed. */
+  #retx: RetxWindow | null = null;
 
   // Results of #plan (no allocation for multi-value returns).
   #planPieces = 0;
@@ -106,6 +128,8 @@ export class TcpHalfStream {
     this.#sink = sink;
     this.#limits = limits;
     this.#budget = budget;
+    this.#retxLimit = limits.retxWindowBytes;
+    this.#retxArmed = limits.retxWindowBytes > 0 && limits.retxArmAfter === 0;
   }
 
   /** True once offset 0 is fixed (by a SYN or a mid-stream pick-up). */
@@ -131,6 +155,30 @@ export class TcpHalfStream {
   /** Stream offset of the FIN (the stream's length), or -1 while unknown. */
   get finOffset(): number {
     return this.#finOff;
+  }
+
+  /**
+   * The earliest `nowMs` at which `tick` would declare a hole a gap ('hole-timeout'), or
+   * Infinity when nothing is waiting (ended, no hole, or hole timeouts disabled). O(log n).
+   */
+  get deadlineMs(): number {
+    const limit = this.#limits.holeTimeoutMs;
+    if (this.#ended || limit <= 0) return Infinity;
+    const tree = this.#tree;
+    const fin = this.#finOff;
+    if (tree !== null && tree.count > 0) {
+      const m = tree.min();
+      if (fin < 0 || tree.start[m]! < fin) return tree.time[m]! + limit;
+    }
+    if (fin >= 0 && this.#nextOff < fin) return this.#finTime + limit;
+    return Infinity;
+  }
+
+  /** Cheap test: could `tick` have anything to do (a hole or a pending FIN, timeouts on)? */
+  get timerPending(): boolean {
+    if (this.#ended || this.#limits.holeTimeoutMs <= 0) return false;
+    const tree = this.#tree;
+    return (tree !== null && tree.count > 0) || this.#finOff >= 0;
   }
 
   /** Height of the out-of-order tree (tests and diagnostics only: O(n)). */
@@ -159,6 +207,7 @@ export class TcpHalfStream {
     st.bytes += len;
     if (this.#ended) {
       st.afterEnd++;
+      if (len > 0 && this.#started) this.#lateRetx(v.tcpSeq, flags, len);
       return SegmentResult.AFTER_END;
     }
     let seq = v.tcpSeq;
@@ -219,17 +268,23 @@ export class TcpHalfStream {
     }
 
     const tree = this.#tree;
-    if (tree !== null && tree.count > 0 && this.#limits.holeTimeoutMs > 0) this.#expireHoles(nowMs);
-    this.#checkFinDone(nowMs);
+    if (tree !== null && tree.count > 0 && this.#limits.holeTimeoutMs > 0) this.#expireHoles(nowMs, Infinity);
+    this.#checkFinDone(nowMs, true);
     return result;
   }
 
-  /** Resolve holes older than `holeTimeoutMs` at time `nowMs`, and a FIN whose bytes are all accounted for. */
-  tick(nowMs: number): void {
-    if (this.#ended) return;
+  /**
+   * Resolve holes older than `holeTimeoutMs` at time `nowMs` — at most `maxHoles` of them (the
+   * rest wait for the next call) — and end a FIN whose bytes are all accounted for.
+   * Returns how many holes became 'hole-timeout' gaps.
+   */
+  tick(nowMs: number, maxHoles = Infinity): number {
+    if (this.#ended) return 0;
+    let n = 0;
     const tree = this.#tree;
-    if (tree !== null && tree.count > 0 && this.#limits.holeTimeoutMs > 0) this.#expireHoles(nowMs);
-    this.#checkFinDone(nowMs);
+    if (tree !== null && tree.count > 0 && this.#limits.holeTimeoutMs > 0) n = this.#expireHoles(nowMs, maxHoles);
+    if (this.#checkFinDone(nowMs, n < maxHoles)) n++;
+    return n;
   }
 
   /**
@@ -268,19 +323,21 @@ export class TcpHalfStream {
     for (;;) {
       const next = this.#nextOff;
       if (end <= next) {
+        this.#verifyDelivered(buf, off, start, end);
         st.retransmitted++;
         this.#overlapSeen = true;
         result = SegmentResult.DUPLICATE;
         break;
       }
       if (start < next) {
+        this.#verifyDelivered(buf, off, start, next);
         this.#overlapSeen = true;
         off += next - start;
         start = next;
       }
       if (start === next) {
         st.inOrder++;
-        this.#deliverFrom(buf, off, start, end);
+        this.#deliverFrom(buf, off, start, end, handle);
         result = SegmentResult.OK;
         break;
       }
@@ -307,6 +364,8 @@ export class TcpHalfStream {
       } else if (handle !== NO_HANDLE) {
         if (this.#budget.tryReserve(pieces * this.#pieceCharge(handle))) {
           this.#commit(start, end, buf, off, handle, start, off, nowMs);
+        } else if (this.#dropRetxWindow()) {
+          continue;
         } else {
           reason = GapReason.MEMCAP;
           st.memcapHits++;
@@ -323,6 +382,7 @@ export class TcpHalfStream {
           pool.release(h); // the pieces hold their own references
         } else {
           if (h !== NO_HANDLE) pool.release(h);
+          if (this.#dropRetxWindow()) continue;
           reason = GapReason.MEMCAP;
           st.memcapHits++;
         }
@@ -345,10 +405,10 @@ export class TcpHalfStream {
    * Deliver [start, end) from `buf[off]`, where start is the delivered point, merging buffered
    * pieces (first wins: where a piece exists its bytes are delivered, ours only compared).
    */
-  #deliverFrom(buf: Uint8Array, off: number, start: number, end: number): void {
+  #deliverFrom(buf: Uint8Array, off: number, start: number, end: number, h: number): void {
     const tree = this.#tree;
     if (tree === null || tree.count === 0) {
-      this.#emit(buf, off, end - start);
+      this.#emit(buf, off, end - start, h);
       return;
     }
     let cur = start;
@@ -356,11 +416,11 @@ export class TcpHalfStream {
       const m = tree.count > 0 ? tree.min() : NIL;
       const ms = m === NIL ? Infinity : tree.start[m]!;
       if (ms >= end) {
-        this.#emit(buf, off + (cur - start), end - cur);
+        this.#emit(buf, off + (cur - start), end - cur, h);
         break;
       }
       if (ms > cur) {
-        this.#emit(buf, off + (cur - start), ms - cur);
+        this.#emit(buf, off + (cur - start), ms - cur, h);
         cur = ms;
       }
       const me = ms + tree.len[m]!;
@@ -478,7 +538,7 @@ export class TcpHalfStream {
       to = fin - s;
       this.stats.beyondFinBytes += l - (to > from ? to : from);
     }
-    if (to > from) this.#emit(this.#pool.buffer(h), bo + from, to - from);
+    if (to > from) this.#emit(this.#pool.buffer(h), bo + from, to - from, h);
     this.#pool.release(h);
   }
 
@@ -515,40 +575,99 @@ export class TcpHalfStream {
     }
   }
 
-  #expireHoles(nowMs: number): void {
+  /** Declare at most `max` timed-out holes gaps; returns how many. */
+  #expireHoles(nowMs: number, max: number): number {
     const tree = this.#tree!;
     const limit = this.#limits.holeTimeoutMs;
-    while (tree.count > 0) {
+    let n = 0;
+    while (tree.count > 0 && n < max) {
       const m = tree.min();
-      if (nowMs - tree.time[m]! < limit) return;
-      if (this.#finOff >= 0 && tree.start[m]! >= this.#finOff) return;
+      if (nowMs - tree.time[m]! < limit) break;
+      if (this.#finOff >= 0 && tree.start[m]! >= this.#finOff) break;
       this.stats.holeTimeouts++;
       this.#skipToLowest(GapReason.HOLE_TIMEOUT);
+      n++;
     }
+    return n;
   }
 
-  /** End with 'fin' once the delivered point reaches the FIN (after a hole timeout if one is pending before it). */
-  #checkFinDone(nowMs: number): void {
+  /**
+   * End with 'fin' once the delivered point reaches the FIN (after a hole timeout, if
+   * `mayTimeOut`, when one is pending before it). True when a hole-timeout gap was declared.
+   */
+  #checkFinDone(nowMs: number, mayTimeOut: boolean): boolean {
     const fin = this.#finOff;
-    if (fin < 0 || this.#ended) return;
+    if (fin < 0 || this.#ended) return false;
+    let timedOut = false;
     if (this.#nextOff < fin) {
       const tree = this.#tree;
       const limit = this.#limits.holeTimeoutMs;
       // Only the hole right before the FIN is left (no piece below it): time it from the FIN.
       const noPieceBelow = tree === null || tree.count === 0 || tree.start[tree.min()]! >= fin;
-      if (!(limit > 0 && noPieceBelow && nowMs - this.#finTime >= limit)) return;
+      if (!(mayTimeOut && limit > 0 && noPieceBelow && nowMs - this.#finTime >= limit)) return false;
       this.stats.holeTimeouts++;
       this.#gapTo(fin, GapReason.HOLE_TIMEOUT);
+      timedOut = true;
     }
     this.#finish(EndReason.FIN);
+    return timedOut;
   }
 
-  #emit(buf: Uint8Array, off: number, len: number): void {
+  /** Deliver `len` bytes at the delivered point; `h` is the pool handle holding them, or NO_HANDLE. */
+  #emit(buf: Uint8Array, off: number, len: number, h: number): void {
     const at = this.#nextOff;
     this.#nextOff = at + len;
     this.#nextSeq = seqAdd(this.#nextSeq, len);
     this.stats.deliveredBytes += len;
+    if (this.#retxArmed) this.#remember(buf, off, len, at, h);
     this.#sink.data(this.dir, buf, off, len, at);
+  }
+
+  /** Keep delivered bytes in the retransmission window (created on first use). */
+  #remember(buf: Uint8Array, off: number, len: number, at: number, h: number): void {
+    const w = this.#retx ?? (this.#retx = new RetxWindow(this.dir, this.#pool, this.#budget, this.#sink, this.stats, this.#retxLimit));
+    w.remember(buf, off, len, at, h);
+  }
+
+  /**
+   * Bytes [s, e) of the current segment (at `buf[off]`) lie below the delivered point: count
+   * them as retransmitted and compare what the window still holds.
+   */
+  #verifyDelivered(buf: Uint8Array, off: number, s: number, e: number): void {
+    const st = this.stats;
+    if (this.#retxMark !== st.segments) {
+      this.#retxMark = st.segments;
+      st.retxSegments++;
+    }
+    st.retxBytes += e - s;
+    const w = this.#retx;
+    const ok = w === null ? 0 : w.verify(buf, off, s, e, this.#nextOff - this.#retxLimit);
+    st.retxUnverifiedBytes += e - s - ok;
+    if (!this.#retxArmed && this.#retxLimit > 0 && st.retxSegments >= this.#limits.retxArmAfter) this.#retxArmed = true;
+  }
+
+  /** A payload after the direction ended: its bytes below the end are retransmitted, unverified. */
+  #lateRetx(seq: number, flags: number, len: number): void {
+    if ((flags & TCP_SYN) !== 0) seq = seqAdd(seq, 1);
+    const d = seqDiff(seq, this.#nextSeq);
+    const win = this.#limits.maxWindowBytes;
+    if (d > win || d < -win) return;
+    const s = this.#nextOff + d;
+    const e = s + len < this.#nextOff ? s + len : this.#nextOff;
+    if (e <= s) return;
+    const st = this.stats;
+    st.retxSegments++;
+    st.retxBytes += e - s;
+    st.retxUnverifiedBytes += e - s;
+  }
+
+  /** Out-of-order data needs the budget: give up this direction's window first. False if it holds nothing. */
+  #dropRetxWindow(): boolean {
+    const w = this.#retx;
+    if (w === null || !w.holds) return false;
+    w.clear();
+    this.stats.retxShrinks++;
+    return true;
   }
 
   #gapTo(target: number, reason: GapReason): void {
@@ -557,6 +676,7 @@ export class TcpHalfStream {
     if (len <= 0) return;
     this.#nextOff = target;
     this.#nextSeq = seqAdd(this.#nextSeq, len);
+    if (this.#retx !== null) this.#retx.trim(target - this.#retxLimit);
     const st = this.stats;
     st.gaps++;
     st.gapBytes += len;
@@ -603,6 +723,8 @@ export class TcpHalfStream {
   }
 
   #finish(how: EndReason): void {
+    // Segments after the end are not compared (counted unverified): free the window now.
+    if (this.#retx !== null) this.#retx.clear();
     const tree = this.#tree;
     if (tree !== null) {
       // Whatever is still buffered lies beyond the FIN (or the stream is being torn down

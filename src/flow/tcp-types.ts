@@ -26,8 +26,13 @@ export const EndReason = {
   EVICTED: 'evicted',
   /** The owner dropped the flow to free memory. */
   MEMCAP: 'memcap',
-  /** Plain close (end of capture, shutdown). */
+  /** Explicit close by the owner (shutdown, the owner's own decision). */
   CLOSED: 'closed',
+  /**
+   * The input ended (end of a capture file, the peer's stream closed) with the direction
+   * still open: unlike CLOSED, nobody decided to stop — there simply was no more traffic.
+   */
+  EOF: 'eof',
 } as const;
 export type EndReason = (typeof EndReason)[keyof typeof EndReason];
 
@@ -57,6 +62,9 @@ export interface StreamSink {
   /**
    * A retransmission/overlap carried different bytes than those already accepted (first
    * wins: the accepted bytes are what `data` delivers). One call per run of differing bytes.
+   * The run may lie ahead of the delivered point (buffered bytes) or behind it (bytes already
+   * passed to `data`, still in the retransmission window: see `retxWindowBytes`); it is never
+   * called after `end` for that direction.
    */
   overlapConflict?(dir: Dir, streamOffset: number, len: number): void;
   /** The direction ended; called exactly once per direction, after its last `data`/`gap`. */
@@ -103,6 +111,27 @@ export interface ReassemblyLimits {
    * gap ('hole-timeout') on the next `segment`/`tick` of that direction. 0 disables. Default 30 s.
    */
   holeTimeoutMs: number;
+  /**
+   * Retransmission window: how many of the most recently DELIVERED bytes of a direction are
+   * kept so that a retransmission overlapping them can be compared (differing runs are
+   * reported via `overlapConflict`; first wins either way). Bytes further back, and bytes
+   * the window could not keep, are counted as unverified. 0 disables. Default 64 KiB.
+   *
+   * Memory per direction that delivered at least that much: pooled input with full-size
+   * segments pins their slots (zero copy; about 46 × 2 KiB slots ≈ 92 KiB for 1448-byte
+   * segments), other input is copied into packed pool slots (≈ 64 KiB + one slot), plus
+   * RETX_ENTRY_OVERHEAD per kept run. All of it is charged to the ReassemblyBudget's
+   * retransmission share; when that refuses, the window shrinks (counted), never grows past it.
+   */
+  retxWindowBytes: number;
+  /**
+   * When the retransmission window starts keeping bytes: once this many segments of the
+   * direction have carried retransmitted bytes (`stats.retxSegments`). 0 keeps from the first
+   * delivered byte, so every retransmission inside the window is compared. Default 1: a
+   * direction that never retransmits costs nothing (no window, no pinned slot, no budget),
+   * and only its first retransmission goes unverified (counted).
+   */
+  retxArmAfter: number;
 }
 
 export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = Object.freeze({
@@ -110,6 +139,8 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = Object.free
   maxOooSegments: 4096,
   maxWindowBytes: 1024 * 1024 * 1024,
   holeTimeoutMs: 30_000,
+  retxWindowBytes: 64 * 1024,
+  retxArmAfter: 1,
 });
 
 /** Largest accepted `maxWindowBytes`: keeps every in-window segment within ±2^31 of the reference. */
@@ -128,5 +159,7 @@ export function resolveLimits(partial: Partial<ReassemblyLimits> = {}): Reassemb
   check('maxOooSegments', 0, 1 << 24);
   check('maxWindowBytes', 1, MAX_WINDOW_LIMIT);
   check('holeTimeoutMs', 0, Number.MAX_SAFE_INTEGER);
+  check('retxWindowBytes', 0, MAX_WINDOW_LIMIT);
+  check('retxArmAfter', 0, 0x7fffffff);
   return l;
 }
