@@ -54,6 +54,10 @@ export interface DirectionReport {
   overlapping: number;
   overlapConflicts: number;
   conflictBytes: number;
+  /** Retransmitted bytes compared with what was already delivered (differing runs are also in conflictList). */
+  retxVerifiedBytes: number;
+  /** Retransmitted bytes that could not be compared (older than the 64 KiB window, or in a gap). */
+  retxUnverifiedBytes: number;
   gaps: number;
   gapBytes: number;
   /** How the direction ended: fin, rst, timeout, evicted, memcap, closed (end of capture / flow removed). */
@@ -123,6 +127,8 @@ function emptyDirection(file: string): DirectionReport {
     overlapping: 0,
     overlapConflicts: 0,
     conflictBytes: 0,
+    retxVerifiedBytes: 0,
+    retxUnverifiedBytes: 0,
     gaps: 0,
     gapBytes: 0,
     end: null,
@@ -199,6 +205,8 @@ export function extractFlows(path: string, outDir: string, opts: ExtractOptions 
       dr.overlapping = s.overlapping;
       dr.overlapConflicts = s.overlapConflicts;
       dr.conflictBytes = s.conflictBytes;
+      dr.retxVerifiedBytes = s.retxVerifiedBytes;
+      dr.retxUnverifiedBytes = s.retxUnverifiedBytes;
       dr.gaps = s.gaps;
       dr.gapBytes = s.gapBytes;
       dr.end = c.ended[d];
@@ -208,7 +216,9 @@ export function extractFlows(path: string, outDir: string, opts: ExtractOptions 
     }
   }
 
-  const tracker = new ConnectionTracker<ConnOut>({ pool: new PacketPool(), table: { maxFlows: opts.maxFlows } }, listener);
+  // Offline, every retransmission is worth checking: keep the recently-delivered window from
+  // the first byte (retxArmAfter 0), still bounded by the reassembly budget's retransmission share.
+  const tracker = new ConnectionTracker<ConnOut>({ pool: new PacketPool(), table: { maxFlows: opts.maxFlows }, reassembly: { retxArmAfter: 0 } }, listener);
   const v = new PacketView();
   const vnet = opts.vnetHdrLen ?? 0;
   let packets = 0;

@@ -316,6 +316,31 @@ describe('gaps, conflicts and RST (where tshark differs, the test says why)', ()
     });
   });
 
+  it('a retransmission of already-delivered bytes is compared: every byte compared, the differing run reported, first copy kept', () => {
+    const enc = (t: string) => Buffer.from(t);
+    const path = capture((cap) => {
+      const s = new Session(A, B, 1000, 5000);
+      s.handshake(cap);
+      const b = s.nxt[0];
+      cap.frame(s.at(0, b, enc('hello world, '))); //      0..13 delivered
+      cap.frame(s.at(0, b + 13, enc('and goodbye'))); // 13..24 delivered
+      cap.frame(s.at(0, b, enc('hello world, '))); //      same bytes again: verified
+      cap.frame(s.at(0, b + 13, enc('and GOODbye'))); // retransmission with 4 bytes changed
+      s.nxt[0] = (b + 24) >>> 0;
+      s.close(cap);
+    });
+    withFlows(path, (run) => {
+      const d = run.report.connections[0]!.clientToServer;
+      expect(run.file(d).toString()).toBe('hello world, and goodbye');
+      expect(d.retransmitted).toBe(2);
+      // Verified = compared against the delivered copy (the differing run included).
+      expect(d.retxVerifiedBytes).toBe(13 + 11);
+      expect(d.retxUnverifiedBytes).toBe(0);
+      expect(d.overlapConflicts).toBe(1);
+      expect(d.conflictList).toEqual([{ offset: 17, len: 4 }]);
+    });
+  });
+
   it('data crossing a RST is not part of the stream (the connection ended at the RST); tshark appends it', () => {
     const up = bytesOf(300, 1);
     const down = bytesOf(400, 2);
