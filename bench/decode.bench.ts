@@ -10,42 +10,16 @@
  * sum loop and a textbook RFC 1071 loop (one 16-bit word at a time, fold every step).
  */
 import { join } from 'node:path';
-import { openCapture } from '../src/capture/reader.js';
 import { decodeFrame } from '../src/packet/decode.js';
 import { internetChecksum, verifyIpv4Header, verifyL4Checksum } from '../src/packet/checksum.js';
 import { LAYER_IPV4 } from '../src/packet/layer.js';
 import { PacketView } from '../src/packet/view.js';
 import { timedMedian, type BenchRow } from './harness.js';
 import { sharedCapturesDir } from './paths.js';
+import { loadCorpus } from './corpus.js';
 
 
-interface Corpus {
-  buf: Uint8Array;
-  offs: Int32Array;
-  lens: Int32Array;
-  bytes: number;
-}
 
-function loadCorpus(paths: readonly string[]): Corpus {
-  const chunks: Uint8Array[] = [];
-  for (const p of paths) {
-    const r = openCapture(p);
-    for (let rec = r.next(); rec !== null; rec = r.next()) chunks.push(Uint8Array.from(rec.buf.subarray(rec.off, rec.off + rec.capLen)));
-    r.close();
-  }
-  const bytes = chunks.reduce((n, c) => n + c.length, 0);
-  const buf = new Uint8Array(bytes);
-  const offs = new Int32Array(chunks.length);
-  const lens = new Int32Array(chunks.length);
-  let o = 0;
-  chunks.forEach((c, i) => {
-    buf.set(c, o);
-    offs[i] = o;
-    lens[i] = c.length;
-    o += c.length;
-  });
-  return { buf, offs, lens, bytes };
-}
 
 interface NaiveResult {
   etherType: number;

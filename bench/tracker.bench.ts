@@ -7,48 +7,15 @@
  * http-packets.pcap has reordered segments and holes, so the out-of-order path is included.
  */
 import { join } from 'node:path';
-import { openCapture } from '../src/capture/reader.js';
-import { toEthernet } from '../src/capture/linktype.js';
 import { ConnectionTracker } from '../src/flow/tracker.js';
 import { decodeFrame } from '../src/packet/decode.js';
 import { PacketPool } from '../src/packet/pool.js';
 import { PacketView } from '../src/packet/view.js';
 import { timedMedian, type BenchRow } from './harness.js';
 import { sharedCapturesDir } from './paths.js';
+import { loadCorpus } from './corpus.js';
 
-interface Corpus {
-  buf: Uint8Array;
-  offs: Int32Array;
-  lens: Int32Array;
-  ms: Float64Array;
-  bytes: number;
-}
 
-function loadCorpus(paths: readonly string[]): Corpus {
-  const chunks: Uint8Array[] = [];
-  const times: number[] = [];
-  for (const p of paths) {
-    const r = openCapture(p);
-    for (let rec = r.next(); rec !== null; rec = r.next()) {
-      if (!toEthernet(rec)) continue;
-      chunks.push(Uint8Array.from(rec.buf.subarray(rec.off, rec.off + rec.capLen)));
-      times.push(rec.tsSec * 1000 + rec.tsNsec / 1e6);
-    }
-    r.close();
-  }
-  const bytes = chunks.reduce((n, c) => n + c.length, 0);
-  const buf = new Uint8Array(bytes);
-  const offs = new Int32Array(chunks.length);
-  const lens = new Int32Array(chunks.length);
-  let o = 0;
-  chunks.forEach((c, i) => {
-    buf.set(c, o);
-    offs[i] = o;
-    lens[i] = c.length;
-    o += c.length;
-  });
-  return { buf, offs, lens, ms: Float64Array.from(times), bytes };
-}
 
 export async function run(): Promise<BenchRow[]> {
   const pp = sharedCapturesDir();
