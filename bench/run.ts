@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   tracker: () => import('./tracker.bench.js'),
   micro: () => import('./micro.bench.js'),
   tap: () => import('./tap.bench.js'),
+  replay: () => import('./replay.bench.js'),
 };
 
 const args = process.argv.slice(2);
