@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   micro: () => import('./micro.bench.js'),
   tap: () => import('./tap.bench.js'),
   replay: () => import('./replay.bench.js'),
+  compare: () => import('./compare.bench.js'),
 };
 
 const args = process.argv.slice(2);
