@@ -12,7 +12,7 @@ import pcapParser from 'pcap-parser';
 import { openCapture } from '../src/capture/reader.js';
 import { toEthernet } from '../src/capture/linktype.js';
 import { PcapngWriter, PcapWriter } from '../src/capture/writer.js';
-import { timedMedian, type BenchRow, type TimedResult } from './harness.js';
+import { timedMedian, timedPasses, type BenchRow } from './harness.js';
 import { sharedCapturesDir } from './paths.js';
 
 
@@ -44,20 +44,6 @@ function walkParser(path: string): Promise<number> {
   });
 }
 
-/** Median of `runs` timed async passes (pcap-parser is stream-based, so `timed` cannot drive it). */
-async function timedAsyncMedian(pass: () => Promise<number>, runs: number): Promise<TimedResult> {
-  await pass(); // warm-up
-  const rs: TimedResult[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const ops = await pass();
-    const ms = performance.now() - t0;
-    rs.push({ opsPerSec: (ops * 1000) / ms, ops, ms });
-  }
-  rs.sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return rs[Math.floor(rs.length / 2)]!;
-}
-
 /** Read one capture into memory once (setup only). */
 function loadRecords(path: string): { data: Buffer[]; sec: number[]; nsec: number[] } {
   const out = { data: [] as Buffer[], sec: [] as number[], nsec: [] as number[] };
@@ -78,7 +64,7 @@ export async function run(): Promise<BenchRow[]> {
   try {
     // --- http-packets.pcap (2.6 MB, 1985 records) ---
     const nHttp = walkOurs(http);
-    const pHttp = await timedAsyncMedian(() => walkParser(http), 5);
+    const pHttp = await timedPasses(() => walkParser(http), 5, true);
     const oHttp = timedMedian(() => walkOurs(http), nHttp, 5);
     const eHttp = timedMedian(() => walkOurs(http, true), nHttp, 5);
     const perRec = httpBytes / nHttp;
@@ -132,8 +118,8 @@ export async function run(): Promise<BenchRow[]> {
       closeSync(fd);
       return n;
     };
-    const wNaive = timedOnce(writeNaive, 3);
-    const wOurs = timedOnce(writeBig, 3);
+    const wNaive = await timedPasses(writeNaive, 3);
+    const wOurs = await timedPasses(writeBig, 3);
     const bigBytes = statSync(big).size;
     rmSync(naive, { force: true });
     const ng = new PcapngWriter(bigNg);
@@ -142,7 +128,7 @@ export async function run(): Promise<BenchRow[]> {
     const bigNgBytes = statSync(bigNg).size;
 
     const perBig = bigBytes / nBig;
-    const pBig = await timedAsyncMedian(() => walkParser(big), 3);
+    const pBig = await timedPasses(() => walkParser(big), 3, true);
     const oBig = timedMedian(() => walkOurs(big), nBig, 3, 1);
     const oNg = timedMedian(() => walkOurs(bigNg), nBig, 3, 1);
     const mb = `${(bigBytes / 1e6).toFixed(0)} MB`;
@@ -161,17 +147,4 @@ export async function run(): Promise<BenchRow[]> {
   }
   if (sink === -1) throw new Error('unreachable');
   return rows;
-}
-
-/** Median of a few single passes of a long synchronous job (file-sized work, no batching). */
-function timedOnce(pass: () => number, runs: number): TimedResult {
-  const rs: TimedResult[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const ops = pass();
-    const ms = performance.now() - t0;
-    rs.push({ opsPerSec: (ops * 1000) / ms, ops, ms });
-  }
-  rs.sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return rs[Math.floor(rs.length / 2)]!;
 }

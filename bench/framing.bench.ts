@@ -9,7 +9,7 @@ import { PacketPool } from '../src/packet/pool.js';
 import { FrameDecoder } from '../src/wire/decoder.js';
 import { FramedChannel } from '../src/wire/connection.js';
 import { FrameWriter } from '../src/wire/writer.js';
-import { timedMedian, type BenchRow } from './harness.js';
+import { medianOf, timedMedian, type BenchRow } from './harness.js';
 
 const CHUNK = 65_536;
 
@@ -227,17 +227,10 @@ async function socketNaive(frameLen: number, n: number): Promise<number> {
   return (n * 1000) / ms;
 }
 
-async function median(f: () => Promise<number>, runs = 3): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < runs; i++) xs.push(await f());
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)]!;
-}
-
 async function socketRows(frameLen: number, n: number): Promise<BenchRow[]> {
   await socketOurs(frameLen, Math.min(n, 20_000)); // warm-up
-  const ours = await median(() => socketOurs(frameLen, n));
-  const naive = await median(() => socketNaive(frameLen, n));
+  const ours = await medianOf(() => socketOurs(frameLen, n));
+  const naive = await medianOf(() => socketNaive(frameLen, n));
   const s = 'framing';
   const base = `naive socket ${frameLen} B`;
   const per = frameLen + 4;

@@ -51,6 +51,37 @@ export function timedMedian(batch: () => void, opsPerBatch: number, runs = 3, mi
   return rs[Math.floor(rs.length / 2)]!;
 }
 
+/**
+ * Median of `runs` single timed passes of a long job (file-sized work, no batching; `pass`
+ * returns its op count and may be asynchronous, e.g. a stream-based parser), after one
+ * untimed warm-up pass when `warmup` is set.
+ */
+export async function timedPasses(pass: () => number | Promise<number>, runs: number, warmup = false): Promise<TimedResult> {
+  if (warmup) await pass();
+  const rs: TimedResult[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const ops = await pass();
+    const ms = performance.now() - t0;
+    rs.push({ opsPerSec: (ops * 1000) / ms, ops, ms });
+  }
+  rs.sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return rs[Math.floor(rs.length / 2)]!;
+}
+
+/** Median of `xs` (the upper one of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Median of `runs` results of an asynchronous measurement (e.g. a socket round). */
+export async function medianOf(measure: () => Promise<number>, runs = 3): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) xs.push(await measure());
+  return median(xs);
+}
+
 /** Measure one function with benchmark.js; returns ops/s (one op = one call). */
 export function viaBenchmarkJs(name: string, fn: () => void, maxTime = 0.5): number {
   const b = new Benchmark(name, fn, { maxTime });

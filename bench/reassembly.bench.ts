@@ -80,8 +80,8 @@ export async function run(): Promise<BenchRow[]> {
   const totalBytes = NSEG * MSS;
 
   const armed: Partial<ReassemblyLimits> = { retxArmAfter: 0 };
-  const reassemble = (ord: Int32Array, pooled: boolean, limits: Partial<ReassemblyLimits> = {}): void => {
-    const r = new TcpReassembler(pool, sink, limits, budget);
+  const reassemble = (ord: Int32Array, pooled: boolean, limits: Partial<ReassemblyLimits> = {}, b: ReassemblyBudget = budget): void => {
+    const r = new TcpReassembler(pool, sink, limits, b);
     v.layers = LAYER_TCP | LAYER_PAYLOAD;
     v.tcpFlags = 0x02;
     v.tcpSeq = ISN;
@@ -168,24 +168,7 @@ export async function run(): Promise<BenchRow[]> {
   // The budget's high water is monotonic: measure the armed rows' own figure on a fresh budget.
   const armedHw = (pooled: boolean): number => {
     const b = new ReassemblyBudget(256 << 20);
-    const r = new TcpReassembler(pool, sink, armed, b);
-    v.layers = LAYER_TCP | LAYER_PAYLOAD;
-    v.tcpFlags = 0x02;
-    v.tcpSeq = ISN;
-    v.payloadLen = 0;
-    v.payloadFullLen = 0;
-    r.segment(v, 0, NO_HANDLE, 0);
-    v.tcpFlags = 0x10;
-    v.payloadLen = MSS;
-    v.payloadFullLen = MSS;
-    for (let i = 0; i < NSEG; i++) {
-      const h = handles[i]!;
-      v.tcpSeq = (ISN + 1 + i * MSS) >>> 0;
-      v.buf = pooled ? pool.buffer(h) : flat;
-      v.payloadOff = pooled ? pool.offset(h) + HDR : i * MSS;
-      r.segment(v, 0, pooled ? h : NO_HANDLE, 0);
-    }
-    r.close();
+    reassemble(inOrder, pooled, armed, b);
     return b.highWater;
   };
   row('in-order, pooled, window armed', () => reassemble(inOrder, true, armed), 'in-order, pooled (zero copy)', `retxArmAfter 0; budget high water ${(armedHw(true) / 1024).toFixed(0)} KiB (64 KiB window, slots retained)`);

@@ -21,7 +21,7 @@ import type { FeedFrame } from '../src/replay/lockstep.js';
 import { QemuColoCompare } from '../src/replay/qemu-compare.js';
 import { qemuAvailable } from '../src/replay/qemu-process.js';
 import { tcpFrame } from '../src/replay/frame-builder.js';
-import type { BenchRow } from './harness.js';
+import { median, type BenchRow } from './harness.js';
 
 const SUITE = 'replay';
 const RUNS = 3;
@@ -37,11 +37,6 @@ function workload(n: number, payload: number, conns: number, port0: number): Fee
     out.push({ buf: tcpFrame({ src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: port0 + c, seq: (1000 + k * payload) >>> 0, ack: 1, payload: data }) });
   }
   return out;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 interface Run {

@@ -15,10 +15,11 @@ import { toEthernet } from '../capture/linktype.js';
 import { decodeFrame } from '../packet/decode.js';
 import { PacketPool } from '../packet/pool.js';
 import { PacketView } from '../packet/view.js';
-import type { Connection, ConnectionEndReason, ConnectionListener } from '../flow/connection.js';
+import { emptyDirectionSummary } from '../flow/connection.js';
+import type { Connection, ConnectionEndReason, ConnectionListener, DirectionSummary } from '../flow/connection.js';
 import { StreamFileNamer } from '../flow/flow-naming.js';
 import { ConnectionTracker, type TrackerStats } from '../flow/tracker.js';
-import type { Dir, EndReason, GapReason } from '../flow/tcp-types.js';
+import type { Dir, GapReason } from '../flow/tcp-types.js';
 import { DirectionFile, StreamFiles } from './flows-output.js';
 
 /** At most this many gaps / conflicts are listed per direction (the counters stay exact). */
@@ -39,33 +40,14 @@ export interface ConflictEntry {
   len: number;
 }
 
-export interface DirectionReport {
+/**
+ * One TCP direction: the tracker's DirectionSummary (`bytes` = bytes in the file, the same as
+ * the stream bytes delivered since gaps add nothing; differing retransmitted runs are also in
+ * `conflictList`; `afterEnd` segments are not in the file) plus what only the report has.
+ */
+export interface DirectionReport extends DirectionSummary {
   /** File name inside the output folder. */
   file: string;
-  /** Bytes in the file (= stream bytes delivered; gaps excluded). */
-  bytes: number;
-  /** TCP segments seen in this direction (any flags, payload or not). */
-  segments: number;
-  /** Segments carrying no new byte (everything already delivered or buffered). */
-  retransmitted: number;
-  /** Segments whose new bytes arrived ahead of a hole and were buffered. */
-  outOfOrder: number;
-  /** Segments overlapping bytes already accepted, partly or fully. */
-  overlapping: number;
-  overlapConflicts: number;
-  conflictBytes: number;
-  /** Retransmitted bytes compared with what was already delivered (differing runs are also in conflictList). */
-  retxVerifiedBytes: number;
-  /** Retransmitted bytes that could not be compared (older than the 64 KiB window, or in a gap). */
-  retxUnverifiedBytes: number;
-  gaps: number;
-  gapBytes: number;
-  /** How the direction ended: fin, rst, timeout, evicted, memcap, closed (end of capture / flow removed). */
-  end: EndReason | null;
-  /** True when no SYN was seen for this direction (picked up mid-stream). */
-  midstream: boolean;
-  /** Segments that arrived after the direction had ended (e.g. data crossing a RST): not in the file. */
-  afterEnd: number;
   gapList: GapEntry[];
   conflictList: ConflictEntry[];
 }
@@ -118,25 +100,7 @@ interface ConnOut {
 const EXPIRE_EVERY_MS = 1000;
 
 function emptyDirection(file: string): DirectionReport {
-  return {
-    file,
-    bytes: 0,
-    segments: 0,
-    retransmitted: 0,
-    outOfOrder: 0,
-    overlapping: 0,
-    overlapConflicts: 0,
-    conflictBytes: 0,
-    retxVerifiedBytes: 0,
-    retxUnverifiedBytes: 0,
-    gaps: 0,
-    gapBytes: 0,
-    end: null,
-    midstream: false,
-    afterEnd: 0,
-    gapList: [],
-    conflictList: [],
-  };
+  return { file, ...emptyDirectionSummary(), gapList: [], conflictList: [] };
 }
 
 /**
@@ -196,22 +160,8 @@ export function extractFlows(path: string, outDir: string, opts: ExtractOptions 
     r.endReason = reason;
     r.lastMs = c.lastMs;
     for (const d of [0, 1] as const) {
-      const s = c.tcpStats(d)!;
-      const dr = dirReport(o, d);
+      const dr = Object.assign(dirReport(o, d), c.directionSummary(d));
       dr.bytes = o.files[d].size;
-      dr.segments = s.segments;
-      dr.retransmitted = s.retransmitted;
-      dr.outOfOrder = s.outOfOrder;
-      dr.overlapping = s.overlapping;
-      dr.overlapConflicts = s.overlapConflicts;
-      dr.conflictBytes = s.conflictBytes;
-      dr.retxVerifiedBytes = s.retxVerifiedBytes;
-      dr.retxUnverifiedBytes = s.retxUnverifiedBytes;
-      dr.gaps = s.gaps;
-      dr.gapBytes = s.gapBytes;
-      dr.end = c.ended[d];
-      dr.midstream = s.midstream === 1;
-      dr.afterEnd = s.afterEnd;
       files.flush(o.files[d]);
     }
   }

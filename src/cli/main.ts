@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerFlows } from './flows.js';
+import { registerCompare } from './compare.js';
 import { registerInspect } from './inspect.js';
 
 /** package.json sits two levels up from src/cli (tsx) or three from dist/src/cli (built). */
@@ -31,6 +32,7 @@ const program = new Command('colo-proxy')
   });
 
 registerInspect(program);
+registerCompare(program);
 registerFlows(program);
 
 try {

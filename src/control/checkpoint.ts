@@ -147,6 +147,8 @@ export abstract class BaseCheckpointController implements CheckpointController {
   #current: Checkpoint | null = null;
   #nextId = 1;
   #closed = false;
+  /** The pending checkpoint's deadline (armTimer). */
+  #timer: NodeJS.Timeout | null = null;
   readonly #started = new Set<CheckpointListener>();
   readonly #completed = new Set<CheckpointListener>();
   readonly #failed = new Set<CheckpointFailureListener>();
@@ -239,6 +241,7 @@ export abstract class BaseCheckpointController implements CheckpointController {
 
   /** Fail the pending checkpoint with 'closed' and refuse further requests. Subclasses extend. */
   async close(): Promise<void> {
+    this.clearTimer();
     if (this.#closed) return;
     this.#closed = true;
     const cur = this.#current;
@@ -275,6 +278,31 @@ export abstract class BaseCheckpointController implements CheckpointController {
     return cp;
   }
 
+  /**
+   * Give the pending checkpoint `cp` until `ms` from now to move on (replaces any armed
+   * deadline); then `timedOut` is called, unless it completed or failed meanwhile.
+   */
+  protected armTimer(cp: Checkpoint, ms: number, what: string): void {
+    this.clearTimer();
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#current === cp) this.timedOut(cp, new Error(`checkpoint ${cp.id}: ${what} within ${ms} ms`));
+    }, ms);
+  }
+
+  /** Disarm the deadline (completion and failure do it themselves). */
+  protected clearTimer(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  /** The deadline of the still pending `cp` passed: fails it with 'timeout'. Subclasses extend. */
+  protected timedOut(cp: Checkpoint, err: Error): void {
+    this.markFailed(cp, 'timeout', err);
+  }
+
   /** MIGRATION_PASS (timing only). */
   protected markPass(): void {
     const cp = this.#current;
@@ -287,6 +315,7 @@ export abstract class BaseCheckpointController implements CheckpointController {
   protected markCompleted(): Checkpoint | null {
     const cp = this.#current;
     if (cp === null || this.#state !== 'in-progress') return null;
+    this.clearTimer();
     cp.completedAt = now();
     this.#current = null;
     this.#state = 'idle';
@@ -301,6 +330,7 @@ export abstract class BaseCheckpointController implements CheckpointController {
   /** `cp` failed (ignored unless it is still the pending one). */
   protected markFailed(cp: Checkpoint, reason: CheckpointFailure, err: Error | null): void {
     if (this.#current !== cp) return;
+    this.clearTimer();
     cp.failure = reason;
     cp.error = err;
     this.#current = null;

@@ -24,41 +24,23 @@
  * connection (QEMU buffers up to 69 632 bytes, then stops reading for good); the parser is
  * reset on every new connection.
  *
- * Framing reuses the wire layer: FrameDecoder for input, encodeFrameHeader for output.
+ * Message constants, encoding and the framed channel are shared with the controller side
+ * (notify-protocol.ts); this module keeps the compare's role.
  */
-import type { FramingError } from '../errors.js';
-import { PacketPool } from '../packet/pool.js';
+import { FramingError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { FrameDecoder } from '../wire/decoder.js';
 import { formatEndpoint, parseEndpoint } from '../wire/endpoint.js';
 import type { Endpoint } from '../wire/endpoint.js';
-import { LENGTH_FIELD_LEN, encodeFrameHeader } from '../wire/framing.js';
 import { BaseCheckpointController } from './checkpoint.js';
-import type { Checkpoint, CheckpointFailure, CheckpointStats } from './checkpoint.js';
-import { StreamLink } from './stream-link.js';
-
-export const NOTIFY_DO_CHECKPOINT = 'DO_CHECKPOINT';
-export const NOTIFY_PROXY_INIT = 'COLO_USERSPACE_PROXY_INIT';
-export const NOTIFY_INIT_REPLY = 'COLO_COMPARE_GET_XEN_INIT';
-export const NOTIFY_CHECKPOINT_DONE = 'COLO_CHECKPOINT';
-
-/** Largest incoming message accepted (the longest command is 25 bytes). */
-export const NOTIFY_MAX_MESSAGE = 1024;
+import type { Checkpoint, CheckpointStats } from './checkpoint.js';
+import { NOTIFY_CHECKPOINT_DONE, NOTIFY_DO_CHECKPOINT, NOTIFY_INIT_REPLY, NOTIFY_PROXY_INIT, NotifyChannel } from './notify-protocol.js';
+import type { NotifyCommand } from './notify-protocol.js';
 
 /**
  * How incoming notify_dev messages are framed: 'qemu' = with the vnet_hdr_len field iff
  * `vnetHdrSupport` (QEMU's asymmetry); 'never' = never with it.
  */
 export type NotifyReceiveVnet = 'qemu' | 'never';
-
-/** Encode one notify_dev message as we send it: `[u32 BE length][ASCII bytes]`, never a vnet field. */
-export function encodeNotifyMessage(text: string): Buffer {
-  const body = Buffer.from(text, 'latin1');
-  const out = Buffer.allocUnsafe(LENGTH_FIELD_LEN + body.length);
-  const off = encodeFrameHeader(out, 0, body.length, 0, false);
-  body.copy(out, off);
-  return out;
-}
 
 export interface NotifyDevOptions {
   /** `unix:PATH` / `tcp:HOST:PORT` (connect, with reconnect) or `…,server` (listen). */
@@ -94,27 +76,18 @@ export interface NotifyDevStats extends CheckpointStats {
   framingErrors: number;
 }
 
-const DO_CHECKPOINT_BYTES = encodeNotifyMessage(NOTIFY_DO_CHECKPOINT);
-const INIT_REPLY_BYTES = encodeNotifyMessage(NOTIFY_INIT_REPLY);
-const PROXY_INIT = Buffer.from(NOTIFY_PROXY_INIT, 'latin1');
-const CHECKPOINT_DONE = Buffer.from(NOTIFY_CHECKPOINT_DONE, 'latin1');
-
 export class NotifyDevController extends BaseCheckpointController {
   readonly endpoint: Endpoint;
   /** True when incoming messages carry the vnet_hdr_len field. */
   readonly receivesVnetField: boolean;
-  readonly #link: StreamLink;
-  readonly #decoder: FrameDecoder;
-  readonly #pool: PacketPool;
+  readonly #notify: NotifyChannel;
   readonly #startTimeoutMs: number;
   readonly #completeTimeoutMs: number;
   readonly #opts: NotifyDevOptions;
-  #timer: NodeJS.Timeout | null = null;
-  #messagesIn = 0;
-  #messagesOut = 0;
+  /** A peer is connected (set before the channel's error callback of its loss). */
+  #up = false;
   #initRequests = 0;
   #unknown = 0;
-  #framingErrors = 0;
 
   constructor(options: NotifyDevOptions) {
     super(options.logger, 'notify-dev');
@@ -126,90 +99,67 @@ export class NotifyDevController extends BaseCheckpointController {
     this.receivesVnetField = (options.vnetHdrSupport ?? false) && (options.receiveVnet ?? 'qemu') === 'qemu';
     this.#startTimeoutMs = options.startTimeoutMs ?? 2_000;
     this.#completeTimeoutMs = options.completeTimeoutMs ?? 10_000;
-    // Messages are handled and released synchronously: a few slots never run out.
-    this.#pool = new PacketPool({ classes: [{ slotSize: NOTIFY_MAX_MESSAGE, slots: 4 }] });
-    this.#decoder = new FrameDecoder({
-      vnetHdr: this.receivesVnetField,
-      pool: this.#pool,
-      maxFrame: NOTIFY_MAX_MESSAGE,
-      onFrame: (h, vnetLen) => this.#onMessage(h, vnetLen),
-      onError: (err) => this.#onFramingError(err),
-    });
-    const rc = options.reconnectMs ?? this.endpoint.reconnectMs ?? 1_000;
-    this.#link = new StreamLink({
+    this.#notify = new NotifyChannel({
       endpoint: this.endpoint,
-      backoff: { initialMs: rc, maxMs: rc, factor: 1 },
-      onConnected: (_sock, peer) => this.#onConnected(peer),
-      onData: (chunk) => {
-        if (!this.#decoder.push(chunk)) {
-          // Cannot happen (handles are released at once); never wait on it.
-          this.log.error('notify_dev: message pool exhausted; resetting the connection');
-          this.#link.drop();
-        }
-      },
-      onDisconnected: (err) => this.#onDisconnected(err),
-      onConnectFailed: (err, attempt) => {
-        if (attempt === 1) this.log.warn('notify_dev: connect failed; retrying', { err, endpoint: formatEndpoint(this.endpoint) });
-      },
-      onServerError: (err) => this.log.error('notify_dev: listener error', { err }),
+      receiveVnet: this.receivesVnetField,
+      sendVnet: false,
+      ...(options.reconnectMs !== undefined ? { reconnectMs: options.reconnectMs } : {}),
+      onMessage: (cmd, buf, start, end) => this.#onMessage(cmd, buf, start, end),
+      onConnected: (peer) => this.#onConnected(peer),
+      onDisconnected: (_reason, err) => this.#onDisconnected(err),
+      onError: (err) => this.#onError(err),
     });
   }
 
   get connected(): boolean {
-    return this.#link.connected;
+    return this.#notify.connected;
   }
 
   /** The endpoint actually bound (a server on port 0 reports its real port). */
   get address(): Endpoint {
-    return this.#link.address;
+    return this.#notify.channel.address;
   }
 
   /** Listen (server: resolves once bound) or start connecting (client). */
   start(): Promise<void> {
-    return this.#link.start();
+    return this.#notify.channel.start();
   }
 
   override async close(): Promise<void> {
-    this.#clearTimer();
     await super.close();
-    await this.#link.close();
-    this.#decoder.reset();
+    await this.#notify.channel.close();
   }
 
   override stats(): NotifyDevStats {
+    const ch = this.#notify.channel.stats();
     return {
       ...super.stats(),
-      connected: this.#link.connected,
-      connections: this.#link.stats().connections,
-      messagesIn: this.#messagesIn,
-      messagesOut: this.#messagesOut,
+      connected: this.#notify.connected,
+      connections: ch.connections,
+      messagesIn: this.#notify.messagesIn,
+      messagesOut: this.#notify.messagesOut,
       initRequests: this.#initRequests,
       unknownCommands: this.#unknown,
-      framingErrors: this.#framingErrors,
+      framingErrors: ch.framingErrors,
     };
   }
 
   protected trigger(cp: Checkpoint): void {
-    this.#arm(cp, this.#startTimeoutMs, 'DO_CHECKPOINT not sent (no notify_dev peer)');
+    this.armTimer(cp, this.#startTimeoutMs, 'DO_CHECKPOINT not sent (no notify_dev peer)');
     // Deferred: request() must not call back synchronously (markStarted fires listeners).
     queueMicrotask(() => {
-      if (this.current === cp && this.state === 'requested' && this.#link.connected) this.#sendRequest(cp);
+      if (this.current === cp && this.state === 'requested' && this.#notify.connected) this.#sendRequest(cp);
     });
   }
 
   #sendRequest(cp: Checkpoint): void {
-    this.#send(DO_CHECKPOINT_BYTES);
+    this.#notify.send(NOTIFY_DO_CHECKPOINT);
     this.markStarted('requested');
-    this.#arm(cp, this.#completeTimeoutMs, 'no COLO_CHECKPOINT');
-  }
-
-  #send(bytes: Buffer): void {
-    if (this.#link.write(bytes)) this.#messagesOut++;
+    this.armTimer(cp, this.#completeTimeoutMs, 'no COLO_CHECKPOINT');
   }
 
   #onConnected(peer: string): void {
-    this.#decoder.reset();
-    this.#link.resetBackoff();
+    this.#up = true;
     this.log.info('notify_dev connected', { peer });
     this.#opts.onConnected?.(peer);
     const cp = this.current;
@@ -217,66 +167,42 @@ export class NotifyDevController extends BaseCheckpointController {
   }
 
   #onDisconnected(err: Error | undefined): void {
-    this.#decoder.reset();
+    this.#up = false;
     this.log.warn('notify_dev disconnected', { err });
     this.#opts.onDisconnected?.(err);
     const cp = this.current;
     // A request not yet sent keeps waiting for the next connection (bounded by its timer).
-    if (cp !== null && this.state === 'in-progress') this.#fail(cp, 'disconnected', err ?? null);
+    if (cp !== null && this.state === 'in-progress') this.markFailed(cp, 'disconnected', err ?? null);
   }
 
-  #onFramingError(err: FramingError): void {
-    this.#framingErrors++;
-    this.log.error('notify_dev: bad frame; resetting the connection', { err, vnetField: this.receivesVnetField });
-    this.#link.drop();
+  #onError(err: Error): void {
+    if (err instanceof FramingError) {
+      this.log.error('notify_dev: bad frame; resetting the connection', { err, vnetField: this.receivesVnetField });
+    } else if (this.#up) {
+      // The live connection's socket error: logged with the disconnect that follows.
+    } else if (this.endpoint.server) {
+      this.log.error('notify_dev: listener error', { err });
+    } else {
+      // Reported once per streak of failed attempts.
+      this.log.warn('notify_dev: connect failed; retrying', { err, endpoint: formatEndpoint(this.endpoint) });
+    }
   }
 
-  #onMessage(h: number, vnetLen: number): void {
-    const pool = this.#pool;
-    const buf = pool.buffer(h);
-    const start = pool.offset(h) + vnetLen;
-    const end = pool.offset(h) + pool.length(h);
-    this.#messagesIn++;
-    let kind: 'init' | 'done' | 'unknown' = 'unknown';
-    if (PROXY_INIT.compare(buf, start, end) === 0) kind = 'init';
-    else if (CHECKPOINT_DONE.compare(buf, start, end) === 0) kind = 'done';
-    const text = kind === 'unknown' ? buf.toString('latin1', start, Math.min(end, start + 64)) : '';
-    pool.release(h);
-    if (kind === 'init') {
+  #onMessage(cmd: NotifyCommand | null, buf: Buffer, start: number, end: number): void {
+    if (cmd === NOTIFY_PROXY_INIT) {
       this.#initRequests++;
-      this.#send(INIT_REPLY_BYTES);
-    } else if (kind === 'done') {
+      this.#notify.send(NOTIFY_INIT_REPLY);
+    } else if (cmd === NOTIFY_CHECKPOINT_DONE) {
       this.#onCheckpointDone();
     } else {
       this.#unknown++;
-      this.log.warn('notify_dev: unsupported instruction', { message: text, bytes: end - start });
+      this.log.warn('notify_dev: unsupported instruction', { message: buf.toString('latin1', start, Math.min(end, start + 64)), bytes: end - start });
     }
   }
 
   #onCheckpointDone(): void {
-    this.#clearTimer();
     // Unrequested (or not yet sent): it still resynchronised the VMs, so it completes too.
     if (this.state !== 'in-progress') this.markStarted(this.current === null ? 'periodic' : 'requested');
     this.markCompleted();
-  }
-
-  #arm(cp: Checkpoint, ms: number, what: string): void {
-    this.#clearTimer();
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      if (this.current === cp) this.#fail(cp, 'timeout', new Error(`checkpoint ${cp.id}: ${what} within ${ms} ms`));
-    }, ms);
-  }
-
-  #fail(cp: Checkpoint, reason: CheckpointFailure, err: Error | null): void {
-    this.#clearTimer();
-    this.markFailed(cp, reason, err);
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
   }
 }

@@ -86,7 +86,6 @@ export class QmpCheckpointController extends BaseCheckpointController {
   readonly #startTimeoutMs: number;
   readonly #completeTimeoutMs: number;
   readonly #unsubscribe: Array<() => void> = [];
-  #timer: NodeJS.Timeout | null = null;
   /** False after COLO_EXIT until MIGRATION status "colo". */
   #coloActive = true;
   /** A checkpoint that timed out after its STOP: its RESUME may still come. */
@@ -106,7 +105,7 @@ export class QmpCheckpointController extends BaseCheckpointController {
         const cp = this.current;
         // Events sent while we are away are lost, so a pending checkpoint cannot be
         // followed to its end.
-        if (cp !== null) this.#fail(cp, 'disconnected', err);
+        if (cp !== null) this.markFailed(cp, 'disconnected', err);
         this.#timedOutAfterStop = false;
       }),
     );
@@ -180,7 +179,6 @@ export class QmpCheckpointController extends BaseCheckpointController {
   }
 
   override async close(): Promise<void> {
-    this.#clearTimer();
     for (const u of this.#unsubscribe) u();
     this.#unsubscribe.length = 0;
     await super.close();
@@ -196,7 +194,7 @@ export class QmpCheckpointController extends BaseCheckpointController {
 
   protected trigger(cp: Checkpoint): void {
     this.#timedOutAfterStop = false;
-    this.#arm(cp, this.#startTimeoutMs, 'no STOP');
+    this.armTimer(cp, this.#startTimeoutMs, 'no STOP');
     void this.#sendRequest(cp);
   }
 
@@ -209,7 +207,7 @@ export class QmpCheckpointController extends BaseCheckpointController {
       // After STOP the checkpoint runs regardless of what became of our command.
       if (this.current !== cp || this.state !== 'requested') return;
       const err = e instanceof Error ? e : new Error(String(e));
-      this.#fail(cp, e instanceof QmpError && e.code === 'ERR_QMP_DISCONNECTED' ? 'disconnected' : 'request-failed', err);
+      this.markFailed(cp, e instanceof QmpError && e.code === 'ERR_QMP_DISCONNECTED' ? 'disconnected' : 'request-failed', err);
     }
   }
 
@@ -219,7 +217,7 @@ export class QmpCheckpointController extends BaseCheckpointController {
         if (!this.#coloActive) return; // operator stop outside COLO: not a checkpoint
         this.#timedOutAfterStop = false;
         const cp = this.markStarted('periodic');
-        if (cp !== null) this.#arm(cp, this.#completeTimeoutMs, 'no RESUME');
+        if (cp !== null) this.armTimer(cp, this.#completeTimeoutMs, 'no RESUME');
         return;
       }
       case 'MIGRATION_PASS':
@@ -228,7 +226,6 @@ export class QmpCheckpointController extends BaseCheckpointController {
         return;
       case 'RESUME': {
         if (this.state === 'in-progress') {
-          this.#clearTimer();
           this.markCompleted();
           return;
         }
@@ -247,7 +244,7 @@ export class QmpCheckpointController extends BaseCheckpointController {
         this.#timedOutAfterStop = false;
         this.log.warn('COLO exited', { mode: e.mode, reason: e.reason });
         const cp = this.current;
-        if (cp !== null) this.#fail(cp, 'colo-exit', null);
+        if (cp !== null) this.markFailed(cp, 'colo-exit', null);
         for (const l of this.#coloExitListeners) {
           try {
             l(e);
@@ -268,26 +265,10 @@ export class QmpCheckpointController extends BaseCheckpointController {
     }
   }
 
-  #arm(cp: Checkpoint, ms: number, what: string): void {
-    this.#clearTimer();
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      if (this.current !== cp) return;
-      const afterStop = this.state === 'in-progress';
-      this.#fail(cp, 'timeout', new Error(`checkpoint ${cp.id}: ${what} within ${ms} ms`));
-      this.#timedOutAfterStop = afterStop;
-    }, ms);
-  }
-
-  #fail(cp: Checkpoint, reason: CheckpointFailure, err: Error | null): void {
-    this.#clearTimer();
-    this.markFailed(cp, reason, err);
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+  protected override timedOut(cp: Checkpoint, err: Error): void {
+    const afterStop = this.state === 'in-progress';
+    super.timedOut(cp, err);
+    // Its RESUME may still come: reported then as a 'late' completion.
+    this.#timedOutAfterStop = afterStop;
   }
 }

@@ -33,8 +33,8 @@ import { formatEndpoint, parseEndpoint } from '../wire/endpoint.js';
 import type { Endpoint } from '../wire/endpoint.js';
 import { isJsonObject, numberField, objectField, stringArrayField, stringField } from './json.js';
 import type { JsonObject } from './json.js';
-import { StreamLink } from './stream-link.js';
-import type { Backoff } from './stream-link.js';
+import { StreamLink } from '../wire/stream-link.js';
+import type { Backoff } from '../wire/stream-link.js';
 
 /** Codes a QmpError carries. */
 export type QmpErrorCode = Extract<ColoErrorCode, 'ERR_QMP' | 'ERR_QMP_DISCONNECTED' | 'ERR_QMP_TIMEOUT' | 'ERR_QMP_PROTOCOL'>;

@@ -53,20 +53,52 @@ export interface ConnectionSummary {
   dirs: [DirectionSummary, DirectionSummary];
 }
 
+/** Per-direction figures; the TCP-only ones are 0 / false for other flows. */
 export interface DirectionSummary {
   /** TCP: stream bytes delivered (gap bytes excluded); others: datagram payload bytes. */
   bytes: number;
   /** TCP segments (any flags) / datagrams seen in this direction. */
   segments: number;
+  /** Segments carrying no new byte (everything already delivered or buffered). */
   retransmitted: number;
+  /** Segments whose new bytes arrived ahead of a hole and were buffered. */
   outOfOrder: number;
+  /** Segments overlapping bytes already accepted, partly or fully. */
   overlapping: number;
   overlapConflicts: number;
   conflictBytes: number;
+  /** Retransmitted bytes compared with what was already delivered. */
+  retxVerifiedBytes: number;
+  /** Retransmitted bytes that could not be compared (older than the retransmission window, or in a gap). */
+  retxUnverifiedBytes: number;
   gaps: number;
   gapBytes: number;
   /** How the direction ended (TCP), null while open or for non-TCP flows. */
   end: EndReason | null;
+  /** True when no SYN was seen for this direction (picked up mid-stream). */
+  midstream: boolean;
+  /** Segments that arrived after the direction had ended (e.g. data crossing a RST). */
+  afterEnd: number;
+}
+
+/** A direction that saw nothing yet. */
+export function emptyDirectionSummary(): DirectionSummary {
+  return {
+    bytes: 0,
+    segments: 0,
+    retransmitted: 0,
+    outOfOrder: 0,
+    overlapping: 0,
+    overlapConflicts: 0,
+    conflictBytes: 0,
+    retxVerifiedBytes: 0,
+    retxUnverifiedBytes: 0,
+    gaps: 0,
+    gapBytes: 0,
+    end: null,
+    midstream: false,
+    afterEnd: 0,
+  };
 }
 
 const NO_SYN = -1;
@@ -162,25 +194,18 @@ export class Connection<U = unknown> implements StreamSink {
       startMs: this.startMs,
       lastMs: this.lastMs,
       endReason: this.endReason,
-      dirs: [this.#dirSummary(0), this.#dirSummary(1)],
+      dirs: [this.directionSummary(0), this.directionSummary(1)],
     };
   }
 
-  #dirSummary(dir: Dir): DirectionSummary {
+  /** Figures of direction `dir` as a plain object. Allocates. */
+  directionSummary(dir: Dir): DirectionSummary {
     const s = this.tcpStats(dir);
     if (s === null) {
-      return {
-        bytes: this.datagramBytes[dir],
-        segments: this.datagrams[dir],
-        retransmitted: 0,
-        outOfOrder: 0,
-        overlapping: 0,
-        overlapConflicts: 0,
-        conflictBytes: 0,
-        gaps: 0,
-        gapBytes: 0,
-        end: null,
-      };
+      const d = emptyDirectionSummary();
+      d.bytes = this.datagramBytes[dir];
+      d.segments = this.datagrams[dir];
+      return d;
     }
     return {
       bytes: s.deliveredBytes,
@@ -190,9 +215,13 @@ export class Connection<U = unknown> implements StreamSink {
       overlapping: s.overlapping,
       overlapConflicts: s.overlapConflicts,
       conflictBytes: s.conflictBytes,
+      retxVerifiedBytes: s.retxVerifiedBytes,
+      retxUnverifiedBytes: s.retxUnverifiedBytes,
       gaps: s.gaps,
       gapBytes: s.gapBytes,
       end: this.ended[dir],
+      midstream: s.midstream === 1,
+      afterEnd: s.afterEnd,
     };
   }
 

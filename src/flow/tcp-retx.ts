@@ -32,6 +32,7 @@
  * Work: `remember` is O(1) amortised plus the copy, when copying; `verify` is
  * O(log runs + bytes compared).
  */
+import { diffEnd, firstDiff } from '../packet/bytes.js';
 import { NO_HANDLE, type PacketPool } from '../packet/pool.js';
 import type { ReassemblyBudget } from './tcp-budget.js';
 import type { TcpStreamStats } from './tcp-stats.js';
@@ -346,21 +347,16 @@ export class RetxWindow {
 
   /** Compare `n` bytes; merge each differing run into the pending one or flush and start anew. */
   #compare(a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: number, at: number): void {
-    let i = 0;
-    while (i < n) {
-      if (a[ao + i] === b[bo + i]) {
-        i++;
-        continue;
-      }
-      const s = i;
-      while (i < n && a[ao + i] !== b[bo + i]) i++;
+    for (let s = firstDiff(a, ao, b, bo, 0, n); s < n; ) {
+      const e = diffEnd(a, ao, b, bo, s, n);
       if (this.#cLen > 0 && this.#cAt + this.#cLen === at + s) {
-        this.#cLen += i - s;
+        this.#cLen += e - s;
       } else {
         this.#flush();
         this.#cAt = at + s;
-        this.#cLen = i - s;
+        this.#cLen = e - s;
       }
+      s = firstDiff(a, ao, b, bo, e, n);
     }
   }
 

@@ -61,6 +61,7 @@
  * it quadratic.
  */
 import { ColoError } from '../errors.js';
+import { diffEnd, firstDiff } from '../packet/bytes.js';
 import { LAYER_PAYLOAD } from '../packet/layer.js';
 import { NO_HANDLE, type PacketPool } from '../packet/pool.js';
 import type { PacketView } from '../packet/view.js';
@@ -685,18 +686,13 @@ export class TcpHalfStream {
 
   /** Report each run of differing bytes between our copy and the accepted one. */
   #compare(a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: number, at: number): void {
-    let i = 0;
-    while (i < n) {
-      if (a[ao + i] === b[bo + i]) {
-        i++;
-        continue;
-      }
-      const s = i;
-      while (i < n && a[ao + i] !== b[bo + i]) i++;
+    for (let s = firstDiff(a, ao, b, bo, 0, n); s < n; ) {
+      const e = diffEnd(a, ao, b, bo, s, n);
       const st = this.stats;
       st.overlapConflicts++;
-      st.conflictBytes += i - s;
-      this.#sink.overlapConflict?.(this.dir, at + s, i - s);
+      st.conflictBytes += e - s;
+      this.#sink.overlapConflict?.(this.dir, at + s, e - s);
+      s = firstDiff(a, ao, b, bo, e, n);
     }
   }
 

@@ -31,3 +31,21 @@ export function put32(b: Uint8Array, o: number, v: number): void {
   b[o + 2] = (v >>> 8) & 0xff;
   b[o + 3] = v & 0xff;
 }
+
+/**
+ * First `i` in [from, n) where `a[ao + i]` and `b[bo + i]` differ, or `n`. `diffEnd` then finds
+ * where that differing run ends; alternating the two walks the runs of differing bytes of two
+ * equally long ranges without allocating.
+ */
+export function firstDiff(a: Uint8Array, ao: number, b: Uint8Array, bo: number, from: number, n: number): number {
+  let i = from;
+  while (i < n && a[ao + i] === b[bo + i]) i++;
+  return i;
+}
+
+/** First `i` in [from, n) where `a[ao + i]` and `b[bo + i]` are equal, or `n` (see firstDiff). */
+export function diffEnd(a: Uint8Array, ao: number, b: Uint8Array, bo: number, from: number, n: number): number {
+  let i = from;
+  while (i < n && a[ao + i] !== b[bo + i]) i++;
+  return i;
+}

@@ -11,10 +11,13 @@
  *   start); secondary frames go out as the plan interleaves them;
  * - `speed`: both sides at capture timing scaled by `speed` (2 = twice as fast), from `timeMs`.
  * Frames that are due are written in one burst; the feeder sleeps until the next one is due.
+ * The schedule is the project's Pacer (pacer.ts): `pps` is its 'pps' mode fed with primary
+ * frames only, `speed` its 'multiplier' mode anchored at the earliest frame of both sides.
  */
 import { setImmediate as immediate } from 'node:timers/promises';
 import { ColoError } from '../errors.js';
 import type { FeedFrame, LockstepPlan } from './lockstep.js';
+import { Pacer, waitUntil } from './pacer.js';
 
 /** Where frames go: a FramedChannel (or anything framing the same way) plus a drain signal. */
 export interface FeedTarget {
@@ -72,8 +75,6 @@ function checkPace(o: PaceOptions): void {
   if (o.speed !== undefined && !(Number.isFinite(o.speed) && o.speed > 0)) throw new ColoError('ERR_INVALID_ARGUMENT', `speed must be > 0, got ${o.speed}`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Write the frames of `plan` to the two targets. */
 export async function runFeed(
   plan: LockstepPlan,
@@ -98,8 +99,9 @@ export async function runFeed(
   const refused: [number, number] = [0, 0];
   const pps = options.pps;
   const speed = options.speed;
-  let tBase = Infinity;
+  let tBase = 0;
   if (speed !== undefined) {
+    tBase = Infinity;
     for (const l of lists) {
       for (const f of l) {
         if (!(typeof f.timeMs === 'number' && Number.isFinite(f.timeMs))) throw new ColoError('ERR_INVALID_ARGUMENT', 'speed pacing needs a finite timeMs on every frame');
@@ -108,7 +110,9 @@ export async function runFeed(
     }
   }
   const total = steps.length;
+  const pacer = pps !== undefined ? new Pacer({ kind: 'pps', rate: pps }) : speed !== undefined ? new Pacer({ kind: 'multiplier', factor: speed }) : null;
   const t0 = performance.now();
+  pacer?.anchor(t0, tBase);
   let sinceYield = 0;
   let bytesSinceYield = 0;
   let aborted = false;
@@ -118,15 +122,13 @@ export async function runFeed(
     const side = step & 1;
     const i = step >>> 1;
     const f = lists[side][i]!;
-    if (pps !== undefined || speed !== undefined) {
-      let due = -Infinity;
-      if (speed !== undefined) due = t0 + (f.timeMs! - tBase) / speed;
-      else if (side === 0) due = t0 + (written[0] * 1000) / pps!;
-      const wait = due - performance.now();
-      if (wait >= 1) {
+    // pps paces the primary frames only; the plan interleaves the secondary's between them.
+    if (pacer !== null && (speed !== undefined || side === 0)) {
+      const due = pacer.due(f.timeMs ?? 0, performance.now());
+      if (due - performance.now() >= 1) {
         tg[0].flush();
         tg[1].flush();
-        await sleep(Math.floor(wait));
+        await waitUntil(due);
         sinceYield = 0;
         bytesSinceYield = 0;
       }

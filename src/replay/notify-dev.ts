@@ -1,54 +1,41 @@
 /**
- * The client side of colo-compare's `notify_dev` protocol (the Xen-COLO interface,
+ * The controller side of colo-compare's `notify_dev` protocol (the Xen-COLO interface,
  * qemu-colo-reference.md §2.2), just enough to use QEMU's colo-compare as a reference engine:
  *
- * - messages are ASCII strings framed like packets (u32 BE length + bytes) — the project's
- *   FrameDecoder / FrameWriter do the framing;
  * - we send `COLO_USERSPACE_PROXY_INIT` (QEMU answers `COLO_COMPARE_GET_XEN_INIT`) and
  *   `COLO_CHECKPOINT` (QEMU releases every held primary packet and drops the secondary ones);
  * - QEMU sends `DO_CHECKPOINT` on every miscompare or compare timeout; we count them and keep
  *   their arrival times.
  *
- * QEMU's asymmetry is reproduced on purpose: what QEMU sends never carries the vnet_hdr_len
- * field, but with `vnet_hdr_support=on` it parses what it *receives* on notify_dev with that
- * field, so our writer adds it (value 0) in that mode.
+ * Message constants, framing and the channel are shared with the compare side
+ * (control/notify-protocol.ts). QEMU's asymmetry is reproduced on purpose: what QEMU sends
+ * never carries the vnet_hdr_len field, but with `vnet_hdr_support=on` it parses what it
+ * *receives* on notify_dev with that field, so we send it (value 0) in that mode.
  */
-import { connect } from 'node:net';
-import type { Socket } from 'node:net';
 import { ColoError } from '../errors.js';
-import { PacketPool } from '../packet/pool.js';
-import { FrameDecoder } from '../wire/decoder.js';
-import { FrameWriter } from '../wire/writer.js';
+import { NOTIFY_CHECKPOINT_DONE, NOTIFY_DO_CHECKPOINT, NOTIFY_INIT_REPLY, NOTIFY_PROXY_INIT, NotifyChannel } from '../control/notify-protocol.js';
+import type { NotifyCommand } from '../control/notify-protocol.js';
 
-export const DO_CHECKPOINT = 'DO_CHECKPOINT';
-export const COLO_CHECKPOINT = 'COLO_CHECKPOINT';
-export const COLO_USERSPACE_PROXY_INIT = 'COLO_USERSPACE_PROXY_INIT';
-export const COLO_COMPARE_GET_XEN_INIT = 'COLO_COMPARE_GET_XEN_INIT';
-
-/** Longest notify message accepted (QEMU's are 13 and 25 bytes). */
-const MAX_MESSAGE = 4096;
 /** Unknown messages kept for diagnostics. */
 const MAX_UNKNOWN_KEPT = 32;
 
-const DO_CHECKPOINT_BYTES = Buffer.from(DO_CHECKPOINT, 'latin1');
-
 export interface NotifyDevOptions {
-  /** Unix socket path of QEMU's notify_dev chardev (QEMU listens). */
+  /** Unix socket path of QEMU's notify_dev chardev (QEMU listens; we reconnect if it drops us). */
   path: string;
   /** QEMU's `vnet_hdr_support` (changes what we write, see the module comment). */
   vnetHdr: boolean;
+  /** Reconnect delay (ms); default 100. */
+  reconnectMs?: number;
   /** Called for each DO_CHECKPOINT, with its arrival time (performance.now() ms) and its 0-based index. */
   onCheckpointRequest?(timeMs: number, index: number): void;
-  /** Connection or framing errors after connect. */
+  /** Connect, connection or framing errors. */
   onError?(err: Error): void;
 }
 
 export class NotifyDevClient {
+  readonly path: string;
   readonly #opts: NotifyDevOptions;
-  readonly #pool = new PacketPool({ classes: [{ slotSize: 64, slots: 64 }, { slotSize: MAX_MESSAGE, slots: 2 }] });
-  readonly #decoder: FrameDecoder;
-  readonly #writer: FrameWriter;
-  #sock: Socket | null = null;
+  readonly #notify: NotifyChannel;
   #times: number[] = [];
   #unknown: string[] = [];
   #unknownCount = 0;
@@ -57,49 +44,32 @@ export class NotifyDevClient {
   #waiters: Array<() => void> = [];
 
   constructor(options: NotifyDevOptions) {
+    this.path = options.path;
     this.#opts = options;
-    this.#decoder = new FrameDecoder({
-      vnetHdr: false,
-      pool: this.#pool,
-      maxFrame: MAX_MESSAGE,
-      onFrame: (h) => this.#onMessage(h),
-      onError: (err) => {
-        this.#opts.onError?.(err);
-        this.#sock?.destroy();
-      },
-    });
-    this.#writer = new FrameWriter({
-      vnetHdr: options.vnetHdr,
-      sink: (chunk, done) => {
-        const s = this.#sock;
-        if (s === null) {
-          done();
-          return true;
-        }
-        return s.write(chunk, done);
-      },
+    this.#notify = new NotifyChannel({
+      endpoint: `unix:${options.path}`,
+      receiveVnet: false,
+      sendVnet: options.vnetHdr,
+      reconnectMs: options.reconnectMs ?? 100,
+      onMessage: (cmd, buf, start, end) => this.#onMessage(cmd, buf, start, end),
+      onDisconnected: () => this.#wake(),
+      ...(options.onError !== undefined ? { onError: options.onError } : {}),
     });
   }
 
-  /** Connect to QEMU's notify_dev socket. */
-  async connect(): Promise<void> {
-    const sock = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ path: this.#opts.path });
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    });
-    this.#sock = sock;
-    sock.on('data', (c: Buffer) => this.#decoder.push(c));
-    sock.on('error', (err) => this.#opts.onError?.(err));
-    sock.on('close', () => {
-      if (this.#sock === sock) this.#sock = null;
-      this.#wake();
-    });
+  /** Start connecting to QEMU's notify_dev socket (see `connected` / `whenConnected`). */
+  start(): Promise<void> {
+    return this.#notify.channel.start();
+  }
+
+  /** Resolves once connected (rejects ERR_CHANNEL_CLOSED on `close`). */
+  whenConnected(): Promise<void> {
+    return this.#notify.channel.whenConnected();
   }
 
   /** True while the socket is open. */
   get connected(): boolean {
-    return this.#sock !== null;
+    return this.#notify.connected;
   }
 
   /** DO_CHECKPOINT messages received so far. */
@@ -125,13 +95,13 @@ export class NotifyDevClient {
   /** Send COLO_USERSPACE_PROXY_INIT and wait for COLO_COMPARE_GET_XEN_INIT. */
   async init(timeoutMs = 5000): Promise<void> {
     const before = this.#initReplies;
-    this.#send(COLO_USERSPACE_PROXY_INIT);
-    await this.#waitFor(() => this.#initReplies > before, timeoutMs, `${COLO_COMPARE_GET_XEN_INIT} reply to ${COLO_USERSPACE_PROXY_INIT}`);
+    this.#send(NOTIFY_PROXY_INIT);
+    await this.#waitFor(() => this.#initReplies > before, timeoutMs, `${NOTIFY_INIT_REPLY} reply to ${NOTIFY_PROXY_INIT}`);
   }
 
   /** Send COLO_CHECKPOINT: "the checkpoint completed", QEMU flushes every held primary packet. */
   checkpointDone(): void {
-    this.#send(COLO_CHECKPOINT);
+    this.#send(NOTIFY_CHECKPOINT_DONE);
     this.#checkpointsSent++;
   }
 
@@ -140,40 +110,26 @@ export class NotifyDevClient {
     return this.#waitFor(() => this.#times.length >= n, timeoutMs, `${n} DO_CHECKPOINT message(s) (got ${this.#times.length})`);
   }
 
-  close(): void {
-    this.#sock?.destroy();
-    this.#sock = null;
-    this.#decoder.reset();
-    this.#writer.reset();
+  async close(): Promise<void> {
+    await this.#notify.channel.close();
     this.#wake();
   }
 
-  #send(msg: string): void {
-    if (this.#sock === null) throw new ColoError('ERR_CHANNEL_CLOSED', `notify_dev ${this.#opts.path}: not connected, cannot send ${msg}`);
-    const b = Buffer.from(msg, 'latin1');
-    this.#writer.writeFrame(b, 0, b.length, 0);
-    this.#writer.flush();
+  #send(cmd: NotifyCommand): void {
+    if (!this.#notify.send(cmd)) throw new ColoError('ERR_CHANNEL_CLOSED', `notify_dev ${this.path}: not connected, cannot send ${cmd}`);
   }
 
-  #onMessage(h: number): void {
-    const pool = this.#pool;
-    const buf = pool.buffer(h);
-    const off = pool.offset(h);
-    const len = pool.length(h);
-    if (len === DO_CHECKPOINT_BYTES.length && buf.compare(DO_CHECKPOINT_BYTES, 0, len, off, off + len) === 0) {
-      pool.release(h);
+  #onMessage(cmd: NotifyCommand | null, buf: Buffer, start: number, end: number): void {
+    if (cmd === NOTIFY_DO_CHECKPOINT) {
       const t = performance.now();
       const i = this.#times.length;
       this.#times.push(t);
       this.#opts.onCheckpointRequest?.(t, i);
+    } else if (cmd === NOTIFY_INIT_REPLY) {
+      this.#initReplies++;
     } else {
-      const text = buf.toString('latin1', off, off + len);
-      pool.release(h);
-      if (text === COLO_COMPARE_GET_XEN_INIT) this.#initReplies++;
-      else {
-        this.#unknownCount++;
-        if (this.#unknown.length < MAX_UNKNOWN_KEPT) this.#unknown.push(text);
-      }
+      this.#unknownCount++;
+      if (this.#unknown.length < MAX_UNKNOWN_KEPT) this.#unknown.push(buf.toString('latin1', start, end));
     }
     this.#wake();
   }
@@ -197,7 +153,7 @@ export class NotifyDevClient {
           done = true;
           clearTimeout(timer);
           resolve();
-        } else if (this.#sock === null) {
+        } else if (!this.#notify.connected) {
           done = true;
           clearTimeout(timer);
           reject(new ColoError('ERR_CHANNEL_CLOSED', `notify_dev: connection closed while waiting for ${what}`));

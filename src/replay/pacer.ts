@@ -30,7 +30,8 @@ export function parsePace(spec: string): PaceMode {
 
 export class Pacer {
   readonly mode: PaceMode;
-  #startWall = -1;
+  #anchored = false;
+  #startWall = 0;
   #startCapture = 0;
   #count = 0;
 
@@ -39,15 +40,22 @@ export class Pacer {
   }
 
   /**
+   * Anchor both clocks: wall time `wallMs` is capture time `captureMs`, and the first `pps`
+   * packet is due at `wallMs`. Without it the first `due` call anchors at its own arguments.
+   */
+  anchor(wallMs: number, captureMs: number): void {
+    this.#anchored = true;
+    this.#startWall = wallMs;
+    this.#startCapture = captureMs;
+  }
+
+  /**
    * Wall-clock time (ms, same clock as `nowMs`) at which the packet stamped `captureMs` is
    * due. The first packet is due at once and anchors both clocks.
    */
   due(captureMs: number, nowMs: number): number {
     const n = this.#count++;
-    if (this.#startWall < 0) {
-      this.#startWall = nowMs;
-      this.#startCapture = captureMs;
-    }
+    if (!this.#anchored) this.anchor(nowMs, captureMs);
     switch (this.mode.kind) {
       case 'topspeed':
         return nowMs;

@@ -20,7 +20,7 @@
  * retries to QEMU's reconnect timer (whole seconds in 7.2) and still need the same
  * confirmation. QEMU listening is also the layout of a real primary's compare chardevs.
  *
- * Released frames are delivered as pool handles (FrameDecoder, in FramedReader) with
+ * Released frames are delivered as pool handles (FramedChannel's FrameDecoder) with
  * `pool.time[h]` set to their arrival time (performance.now() ms). Drops that colo-compare
  * makes silently (queue over `max_queue_size`, §6.5) are made visible by enabling its
  * `colo_compare_drop_packet` trace event and counting those stderr lines.
@@ -32,10 +32,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { QmpClient } from '../control/qmp-client.js';
 import { ColoError } from '../errors.js';
 import { PacketPool } from '../packet/pool.js';
+import { createLogger } from '../util/log.js';
+import type { Logger } from '../util/log.js';
 import { FramedChannel } from '../wire/connection.js';
-import { FramedReader } from './framed-reader.js';
 import { runFeed } from './feed.js';
 import type { FeedResult, FeedTarget, RunFeedOptions } from './feed.js';
 import { planLockstep } from './lockstep.js';
@@ -43,7 +45,6 @@ import type { FeedFrame, LockstepOrder, LockstepPlan } from './lockstep.js';
 import { NotifyDevClient } from './notify-dev.js';
 import { QemuProcess, qemuError } from './qemu-process.js';
 import type { ProcessStats } from './qemu-process.js';
-import { QmpLite } from './qmp-lite.js';
 
 /** colo-compare's defaults (reference §6.1). */
 export const QEMU_COMPARE_DEFAULTS = Object.freeze({ compareTimeout: 3000, expiredScanCycle: 1000, maxQueueSize: 1024 });
@@ -74,6 +75,8 @@ export interface QemuColoCompareOptions {
   tmpDir?: string;
   /** Start-up timeout (ms); default 15 000. */
   startTimeoutMs?: number;
+  /** For the QMP client's diagnostics; default silent (failures surface as errors). */
+  logger?: Logger;
 }
 
 export interface LockstepFeedOptions extends RunFeedOptions {
@@ -152,13 +155,13 @@ export class QemuColoCompare {
   /** Writers into colo-compare's primary_in and secondary_in (QEMU chardev framing). */
   readonly primary: FramedChannel;
   readonly secondary: FramedChannel;
-  /** Reader of colo-compare's outdev (released primary frames); see pauseOutput. */
-  readonly output: FramedReader;
+  /** Reader of colo-compare's outdev (released primary frames; never written); see pauseOutput. */
+  readonly output: FramedChannel;
   readonly #proc: QemuProcess;
   readonly #notify: NotifyDevClient;
   readonly #targets: { primary: ChannelTarget; secondary: ChannelTarget };
   readonly #onRelease: ((h: number, vnet: number) => void) | undefined;
-  #qmp: QmpLite | null = null;
+  readonly #qmp: QmpClient;
   #released = 0;
   #releasedBytes = 0;
   #drops = 0;
@@ -216,10 +219,11 @@ export class QemuColoCompare {
     this.secondary = mk('sec', this.#targets.secondary, unexpected);
     this.#targets.primary.ch = this.primary;
     this.#targets.secondary.ch = this.secondary;
-    this.output = new FramedReader({
-      path: join(dir, 'out.sock'),
+    this.output = new FramedChannel({
+      endpoint: `unix:${join(dir, 'out.sock')}`,
       vnetHdr: this.vnetHdr,
       pool: this.pool,
+      reconnectMs: 100,
       onFrame: (h, vnet) => this.#onOutput(h, vnet),
       onError: (err) => this.#onError(err),
     });
@@ -228,6 +232,12 @@ export class QemuColoCompare {
       vnetHdr: this.vnetHdr,
       ...(opts.onCheckpointRequest !== undefined ? { onCheckpointRequest: opts.onCheckpointRequest } : {}),
       onError: (err) => this.#onError(err),
+    });
+    // QEMU creates the QMP socket while it parses its options: retry every 10 ms until it accepts.
+    this.#qmp = new QmpClient({
+      endpoint: `unix:${join(dir, 'qmp.sock')}`,
+      backoff: { initialMs: 10, maxMs: 10, factor: 1 },
+      logger: opts.logger ?? createLogger({ level: 'silent' }),
     });
     // Last, so that nothing above can throw with QEMU already running.
     this.#proc = QemuProcess.spawn({
@@ -266,33 +276,21 @@ export class QemuColoCompare {
     const deadline = performance.now() + timeoutMs;
     const proc = this.#proc;
     const qmpPath = join(this.dir, 'qmp.sock');
-    // The QMP socket appears once QEMU parsed its options; retry until it accepts.
-    for (;;) {
-      if (proc.exited) throw qemuError('QEMU exited during start-up', proc);
-      try {
-        this.#qmp = await QmpLite.connect(qmpPath, Math.max(100, deadline - performance.now()));
-        break;
-      } catch (err) {
-        if (performance.now() > deadline) throw qemuError(`no QMP on ${qmpPath} within ${timeoutMs} ms: ${(err as Error).message}`, proc);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-    await Promise.all([this.primary.start(), this.secondary.start()]);
-    await this.output.connect().catch((err: Error) => {
-      throw qemuError(`cannot connect to outdev: ${err.message}`, proc);
-    });
-    await this.#notify.connect().catch((err: Error) => {
-      throw qemuError(`cannot connect to notify_dev: ${err.message}`, proc);
-    });
+    const exited = proc.whenExited().then(() => 'exited' as const);
+    const qmp = await Promise.race([this.#qmp.connect(timeoutMs).then(() => 'ready' as const), exited]).catch((err: Error) => err);
+    if (qmp === 'exited') throw qemuError('QEMU exited during start-up', proc);
+    if (qmp instanceof Error) throw qemuError(`no QMP on ${qmpPath} within ${timeoutMs} ms: ${qmp.message}`, proc);
+    // QMP answers once every chardev listens: connect all four, then let QEMU confirm.
+    await Promise.all([this.primary.start(), this.secondary.start(), this.output.start(), this.#notify.start()]);
     for (;;) {
       const list = (await this.#qmp.execute('query-chardev')) as Array<{ label: string; filename: string }>;
       const waiting = CHARDEVS.filter((id) => {
         const c = list.find((x) => x.label === id);
         return c === undefined || c.filename.startsWith('disconnected:');
       });
-      if (waiting.length === 0) break;
+      if (waiting.length === 0 && this.#notify.connected) break;
       if (proc.exited) throw qemuError('QEMU exited during start-up', proc);
-      if (performance.now() > deadline) throw qemuError(`chardevs ${waiting.join(', ')} not connected within ${timeoutMs} ms`, proc);
+      if (performance.now() > deadline) throw qemuError(`chardevs ${waiting.join(', ') || 'notify (our side)'} not connected within ${timeoutMs} ms`, proc);
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.#notify.init(Math.max(100, deadline - performance.now())).catch((err: Error) => {
@@ -382,12 +380,12 @@ export class QemuColoCompare {
    * tests). The feeder never pauses; this is for tests and slow-consumer experiments.
    */
   pauseOutput(): void {
-    this.output.pause();
+    this.output.pauseReading();
   }
 
   /** Read outdev again after `pauseOutput`. */
   resumeOutput(): void {
-    this.output.resume();
+    this.output.resumeReading();
   }
 
   /** Resolves once at least `n` frames have been released in total (rejects ERR_TIMEOUT). */
@@ -450,10 +448,8 @@ export class QemuColoCompare {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#finalStats = this.#proc.stats();
-    this.#qmp?.close();
-    this.#notify.close();
     try {
-      await Promise.all([this.primary.close(), this.secondary.close(), this.output.close()]);
+      await Promise.all([this.#qmp.close(), this.#notify.close(), this.primary.close(), this.secondary.close(), this.output.close()]);
     } finally {
       this.#targets.primary.wake();
       this.#targets.secondary.wake();

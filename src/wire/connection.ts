@@ -5,8 +5,9 @@
  *   reconnects after `reconnectMs` (like a QEMU chardev with `reconnect=1`).
  * - Server (`…,server`): accepts ONE peer at a time. A second concurrent peer is refused
  *   (closed at once and counted in `refused`); after the peer leaves the next one is accepted.
- *   QEMU's server chardev instead leaves extra clients waiting in the listen backlog; refusing
- *   them makes the misconfiguration visible.
+ *   Connecting, retrying and accepting are StreamLink's (stream-link.ts).
+ * - The vnet_hdr_len field is per direction (`receiveVnetHdr` / `sendVnetHdr`, both default
+ *   `vnetHdr`): notify_dev is framed asymmetrically by QEMU (see control/notify-protocol.ts).
  * - Every connection starts with a reset FrameDecoder and FrameWriter, so a half frame from
  *   an old connection never pollutes the next one (QEMU keeps the parser state across
  *   reconnects: reference §2.1).
@@ -15,15 +16,14 @@
  *   accepts the next peer.
  * - Backpressure: when the pool is exhausted the socket is paused and resumed once a slot is
  *   released (`pool.whenAvailable`); the writer's backpressure is exposed as `backpressured`
- *   and `onDrain`.
+ *   and `onDrain`. `pauseReading()` stops reading on request (the peer's writes then back up,
+ *   the way to reproduce a slow consumer) until `resumeReading()`.
  * - Frames written while no peer is connected are dropped and counted (QEMU's chardev fails
  *   such writes with EIO and the filters drop the packet).
  *
  * Events are plain callbacks; nothing is allocated per frame.
  */
-import { lstatSync, unlinkSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { ColoError } from '../errors.js';
 import type { FramingError } from '../errors.js';
 import type { PacketPool } from '../packet/pool.js';
@@ -31,6 +31,7 @@ import { FrameDecoder } from './decoder.js';
 import type { FrameDecoderStats } from './decoder.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import type { Endpoint } from './endpoint.js';
+import { StreamLink } from './stream-link.js';
 import { FrameWriter } from './writer.js';
 import type { FrameWriterStats } from './writer.js';
 
@@ -44,6 +45,10 @@ export interface FramedChannelOptions {
   allowRemote?: boolean;
   /** The stream carries the vnet_hdr_len field (QEMU `vnet_hdr_support=on`), both ways. */
   vnetHdr: boolean;
+  /** Incoming frames carry the vnet_hdr_len field; default `vnetHdr`. */
+  receiveVnetHdr?: boolean;
+  /** Outgoing frames carry the vnet_hdr_len field; default `vnetHdr`. */
+  sendVnetHdr?: boolean;
   pool: PacketPool;
   /** Largest frame accepted and written; default NET_BUFSIZE. */
   maxFrame?: number;
@@ -92,26 +97,19 @@ export class FramedChannel {
   readonly #pool: PacketPool;
   readonly #decoder: FrameDecoder;
   readonly #writer: FrameWriter;
-  readonly #reconnectMs: number;
+  readonly #link: StreamLink;
   readonly #opts: FramedChannelOptions;
 
+  /** The link's current socket, kept here for the writer's sink and the read path. */
   #sock: Socket | null = null;
-  #server: Server | null = null;
-  #connecting: Socket | null = null;
-  #timer: NodeJS.Timeout | null = null;
   #closed = false;
-  #started = false;
   /** Incremented per connection; stale callbacks compare against it. */
   #connGen = 0;
   #pendingReason: DisconnectReason | null = null;
-  #connectFailStreak = 0;
-  #bound: Endpoint;
+  #userPaused = false;
+  #poolPaused = false;
   #waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
 
-  #connections = 0;
-  #disconnects = 0;
-  #refused = 0;
-  #connectFailures = 0;
   #framingErrors = 0;
   #notConnectedDrops = 0;
 
@@ -121,13 +119,11 @@ export class FramedChannel {
       typeof options.endpoint === 'string'
         ? parseEndpoint(options.endpoint, options.allowRemote ? { allowRemote: true } : {})
         : options.endpoint;
-    this.#bound = this.endpoint;
     this.#pool = options.pool;
     const rc = options.reconnectMs ?? this.endpoint.reconnectMs ?? 1000;
     if (!(Number.isFinite(rc) && rc >= 0)) throw new ColoError('ERR_INVALID_ARGUMENT', `reconnectMs must be >= 0, got ${rc}`);
-    this.#reconnectMs = rc;
     this.#decoder = new FrameDecoder({
-      vnetHdr: options.vnetHdr,
+      vnetHdr: options.receiveVnetHdr ?? options.vnetHdr,
       pool: options.pool,
       onFrame: options.onFrame,
       onError: (err) => this.#onFramingError(err),
@@ -135,7 +131,7 @@ export class FramedChannel {
       ...(options.emptyFrames !== undefined ? { emptyFrames: options.emptyFrames } : {}),
     });
     this.#writer = new FrameWriter({
-      vnetHdr: options.vnetHdr,
+      vnetHdr: options.sendVnetHdr ?? options.vnetHdr,
       pool: options.pool,
       sink: (chunk, done) => {
         const s = this.#sock;
@@ -149,6 +145,18 @@ export class FramedChannel {
       ...(options.maxFrame !== undefined ? { maxFrame: options.maxFrame } : {}),
       ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+    });
+    this.#link = new StreamLink({
+      endpoint: this.endpoint,
+      backoff: { initialMs: rc, maxMs: rc, factor: 1 },
+      onConnected: (sock, peer) => this.#attach(sock, peer),
+      onData: (chunk) => this.#onData(chunk),
+      onDisconnected: (err) => this.#detach(err),
+      onConnectFailed: (err, attempt) => {
+        // Once per streak: a peer that is down for a while must not flood the caller.
+        if (attempt === 1) this.#opts.onError?.(err);
+      },
+      onServerError: (err) => this.#opts.onError?.(err),
     });
   }
 
@@ -164,37 +172,20 @@ export class FramedChannel {
 
   /** The endpoint actually bound (a server on port 0 reports its real port). */
   get address(): Endpoint {
-    return this.#bound;
+    return this.#link.address;
+  }
+
+  /** True while reading is paused on request (`pauseReading`). */
+  get readingPaused(): boolean {
+    return this.#userPaused;
   }
 
   /**
    * Start listening (server; resolves once bound, rejects with the listen error) or start
    * connecting (client; resolves at once — see `onConnected` / `whenConnected`).
    */
-  async start(): Promise<void> {
-    if (this.#started) throw new ColoError('ERR_INVALID_ARGUMENT', `${formatEndpoint(this.endpoint)}: channel already started`);
-    this.#started = true;
-    if (!this.endpoint.server) {
-      this.#connect();
-      return;
-    }
-    const ep = this.endpoint;
-    const server = createServer((sock) => this.#onAccept(sock));
-    this.#server = server;
-    if (ep.kind === 'unix') removeStaleSocket(ep.path);
-    await new Promise<void>((resolve, reject) => {
-      const onErr = (err: Error) => reject(err);
-      server.once('error', onErr);
-      const done = () => {
-        server.off('error', onErr);
-        server.on('error', (err) => this.#opts.onError?.(err));
-        resolve();
-      };
-      if (ep.kind === 'unix') server.listen(ep.path, done);
-      else server.listen(ep.port, ep.host, done);
-    });
-    const a = server.address();
-    if (ep.kind === 'tcp' && a !== null && typeof a === 'object') this.#bound = { ...ep, port: a.port };
+  start(): Promise<void> {
+    return this.#link.start();
   }
 
   /** Resolves when a peer is connected (immediately if one is); rejects (ERR_CHANNEL_CLOSED) on `close()`. */
@@ -224,39 +215,34 @@ export class FramedChannel {
     this.#writer.flush();
   }
 
+  /**
+   * Stop reading (this and later connections) until `resumeReading()`: the peer's writes back
+   * up once the kernel buffers are full, as with a slow consumer.
+   */
+  pauseReading(): void {
+    this.#userPaused = true;
+    this.#sock?.pause();
+  }
+
+  /** Read again after `pauseReading()` (unless the pool is still exhausted). */
+  resumeReading(): void {
+    this.#userPaused = false;
+    if (!this.#poolPaused) this.#sock?.resume();
+  }
+
   /** Destroy the current connection (a client reconnects; a server accepts the next peer). */
   dropConnection(): void {
-    const s = this.#sock;
-    if (s === null) return;
+    if (this.#sock === null) return;
     this.#pendingReason = 'dropped';
-    s.destroy();
+    this.#link.drop();
   }
 
   /** Stop for good: no reconnects, the listener closes, the partial frame is released. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
-    if (this.#connecting !== null) {
-      this.#connecting.destroy();
-      this.#connecting = null;
-    }
-    const s = this.#sock;
-    if (s !== null) {
-      this.#pendingReason = 'closed';
-      await new Promise<void>((resolve) => {
-        s.once('close', () => resolve());
-        s.destroy();
-      });
-    }
-    const server = this.#server;
-    if (server !== null) {
-      this.#server = null;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    if (this.#sock !== null) this.#pendingReason = 'closed';
+    await this.#link.close();
     this.#decoder.reset();
     this.#writer.reset();
     const waiters = this.#waiters;
@@ -265,11 +251,12 @@ export class FramedChannel {
   }
 
   stats(): FramedChannelStats {
+    const l = this.#link.stats();
     return {
-      connections: this.#connections,
-      disconnects: this.#disconnects,
-      refused: this.#refused,
-      connectFailures: this.#connectFailures,
+      connections: l.connections,
+      disconnects: l.disconnects,
+      refused: l.refused,
+      connectFailures: l.connectFailures,
       framingErrors: this.#framingErrors,
       notConnectedDrops: this.#notConnectedDrops,
       decoder: this.#decoder.stats(),
@@ -277,126 +264,65 @@ export class FramedChannel {
     };
   }
 
-  #onAccept(sock: Socket): void {
-    if (this.#closed || this.#sock !== null) {
-      this.#refused++;
-      sock.destroy();
-      return;
-    }
-    this.#attach(sock, `${describePeer(sock, this.endpoint)}`);
-  }
-
-  #connect(): void {
-    this.#timer = null;
-    if (this.#closed) return;
-    const ep = this.endpoint;
-    const sock = ep.kind === 'tcp' ? connect({ host: ep.host, port: ep.port }) : connect({ path: ep.path });
-    this.#connecting = sock;
-    let failed = false;
-    const onFail = (err?: Error) => {
-      if (failed) return;
-      failed = true;
-      sock.off('connect', onConnect);
-      this.#connecting = null;
-      sock.destroy();
-      this.#connectFailures++;
-      if (this.#connectFailStreak++ === 0 && err !== undefined) this.#opts.onError?.(err);
-      this.#scheduleReconnect();
-    };
-    const onConnect = () => {
-      sock.off('error', onFail);
-      sock.off('close', onClose);
-      this.#connecting = null;
-      this.#connectFailStreak = 0;
-      this.#attach(sock, formatEndpoint(ep));
-    };
-    const onClose = () => onFail();
-    sock.once('error', onFail);
-    sock.once('close', onClose);
-    sock.once('connect', onConnect);
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#closed || this.#timer !== null) return;
-    this.#timer = setTimeout(() => this.#connect(), this.#reconnectMs);
-  }
-
   #attach(sock: Socket, peer: string): void {
     const gen = ++this.#connGen;
     this.#sock = sock;
     this.#pendingReason = null;
+    this.#poolPaused = false;
     this.#decoder.reset();
     this.#writer.reset();
-    this.#connections++;
-    if (this.endpoint.kind === 'tcp') sock.setNoDelay(true);
-    const decoder = this.#decoder;
-    const pool = this.#pool;
-    let lastErr: Error | undefined;
-    const retry = (): void => {
-      if (gen !== this.#connGen || this.#sock !== sock) return;
-      if (decoder.resume()) {
-        if (this.#sock === sock) sock.resume();
-      } else pool.whenAvailable(retry);
-    };
-    sock.on('data', (chunk: Buffer) => {
-      if (!decoder.push(chunk)) {
-        sock.pause();
-        pool.whenAvailable(retry);
-      }
-    });
+    // The next connection failure starts a new streak (reported once again).
+    this.#link.resetBackoff();
     sock.on('drain', () => {
       if (gen === this.#connGen) this.#writer.drained();
     });
-    sock.on('error', (err) => {
-      lastErr = err;
-    });
-    sock.on('close', () => this.#detach(gen, lastErr));
+    if (this.#userPaused) sock.pause();
     const waiters = this.#waiters;
     this.#waiters = [];
     this.#opts.onConnected?.(peer);
     for (const w of waiters) w.resolve();
   }
 
+  #onData(chunk: Buffer): void {
+    if (this.#decoder.push(chunk)) return;
+    const sock = this.#sock;
+    if (sock === null) return;
+    this.#poolPaused = true;
+    sock.pause();
+    const gen = this.#connGen;
+    const decoder = this.#decoder;
+    const pool = this.#pool;
+    const retry = (): void => {
+      if (gen !== this.#connGen || this.#sock !== sock) return;
+      if (decoder.resume()) {
+        this.#poolPaused = false;
+        if (this.#sock === sock && !this.#userPaused) sock.resume();
+      } else pool.whenAvailable(retry);
+    };
+    pool.whenAvailable(retry);
+  }
+
   #closedError(): ColoError {
     return new ColoError('ERR_CHANNEL_CLOSED', `${formatEndpoint(this.endpoint)}: channel closed`);
   }
 
-  #detach(gen: number, err: Error | undefined): void {
-    if (gen !== this.#connGen) return;
+  #detach(err: Error | undefined): void {
     this.#connGen++;
     this.#sock = null;
-    this.#disconnects++;
     this.#decoder.reset(); // releases a partial frame's slot now
     this.#writer.reset();
     const reason: DisconnectReason = this.#pendingReason ?? (err !== undefined ? 'socket-error' : 'peer-closed');
     this.#pendingReason = null;
     if (reason === 'socket-error' && err !== undefined) this.#opts.onError?.(err);
     this.#opts.onDisconnected?.(reason, err);
-    if (!this.endpoint.server) this.#scheduleReconnect();
   }
 
   #onFramingError(err: FramingError): void {
     this.#framingErrors++;
     this.#opts.onError?.(err);
-    const s = this.#sock;
-    if (s !== null) {
+    if (this.#sock !== null) {
       this.#pendingReason = 'framing-error';
-      s.destroy();
+      this.#link.drop();
     }
-  }
-}
-
-function describePeer(sock: Socket, ep: Endpoint): string {
-  if (ep.kind === 'unix') return `unix:${ep.path}`;
-  const host = sock.remoteAddress ?? '?';
-  return `tcp:${host.includes(':') ? `[${host}]` : host}:${sock.remotePort ?? '?'}`;
-}
-
-/** Remove a leftover unix socket file (never a regular file) before binding, like QEMU's listener. */
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // absent: nothing to remove
   }
 }

@@ -3,4 +3,5 @@ export * from './framing.js';
 export * from './decoder.js';
 export * from './writer.js';
 export * from './endpoint.js';
+export * from './stream-link.js';
 export * from './connection.js';

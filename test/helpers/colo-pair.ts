@@ -37,16 +37,19 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { QmpClient } from '../../src/control/qmp-client.js';
+import type { JsonObject } from '../../src/control/json.js';
+import { createLogger } from '../../src/util/log.js';
+import { formatEndpoint } from '../../src/wire/endpoint.js';
 import { buildShim, findGuestAssets, guestDir, FETCH_COMMAND } from './colo-pair-assets.js';
 import { PAIR_NET, primaryArgs, secondaryArgs } from './colo-pair-qemu.js';
-import { QmpClient } from './colo-pair-qmp.js';
-import type { QmpEvent } from './colo-pair-qmp.js';
+import { leftoverNamespaces, stopProcess } from './netns.js';
 import { ROOT } from './paths.js';
+
+export { pidAlive } from './tools.js';
 
 export { coloPairSkipReason } from './colo-pair-assets.js';
 export { PAIR_NET } from './colo-pair-qemu.js';
-export { QmpClient, QmpError } from './colo-pair-qmp.js';
-export type { QmpEvent } from './colo-pair-qmp.js';
 
 /** Prefix of every namespace a pair creates (tests check none is left behind). */
 export const PAIR_NETNS_PREFIX = 'colotest-pair-';
@@ -130,6 +133,63 @@ interface Tracked {
   gone: Promise<void>;
 }
 
+/** One QMP event as received on the harness's connection. */
+export interface QmpEvent {
+  event: string;
+  data: JsonObject;
+  /** QEMU's timestamp, in ms since the epoch. */
+  qemuMs: number;
+  /** Host `Date.now()` when it arrived. */
+  at: number;
+}
+
+/**
+ * The harness's own QMP connection to one QEMU: the project's QmpClient plus a log of every
+ * event, in arrival order, that tests can wait on.
+ *
+ * One QEMU monitor serves one client at a time, so each QEMU has two monitors: this one and a
+ * public one for the test or the proxy under test (`ColoPair.qmpPath`).
+ */
+class HarnessQmp {
+  readonly client: QmpClient;
+  readonly events: QmpEvent[] = [];
+  readonly #waiters = new Set<(e: QmpEvent) => void>();
+
+  constructor(path: string) {
+    this.client = new QmpClient({
+      endpoint: `unix:${path}`,
+      commandTimeoutMs: 15_000,
+      // QEMU creates the socket while it starts: retry every 20 ms until it accepts.
+      backoff: { initialMs: 20, maxMs: 20, factor: 1 },
+      logger: createLogger({ level: 'silent' }),
+    });
+    this.client.onEvent((event, data, qemuMs) => {
+      const e: QmpEvent = { event, data, qemuMs, at: Date.now() };
+      this.events.push(e);
+      for (const w of [...this.#waiters]) w(e);
+    });
+  }
+
+  /** First event `name` at index >= `fromIndex` of `events` (received or still to come). */
+  waitEvent(name: string, fromIndex: number, timeoutMs: number): Promise<QmpEvent> {
+    for (let i = fromIndex; i < this.events.length; i++) if (this.events[i]!.event === name) return Promise.resolve(this.events[i]!);
+    return new Promise((resolve, reject) => {
+      const w = (e: QmpEvent): void => {
+        if (e.event !== name) return;
+        this.#waiters.delete(w);
+        clearTimeout(timer);
+        resolve(e);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(w);
+        const got = this.events.slice(fromIndex).map((e) => e.event).join(', ') || 'none';
+        reject(new Error(`QMP ${formatEndpoint(this.client.endpoint)}: no ${name} event within ${timeoutMs} ms (got: ${got})`));
+      }, timeoutMs);
+      this.#waiters.add(w);
+    });
+  }
+}
+
 /** Small node HTTP client run inside the namespace; prints one JSON object. */
 const HTTP_GET_JS = `
 const http = require('node:http');
@@ -161,7 +221,7 @@ export class ColoPair {
   timings: PairTimings = { qemuUp: NaN, chardevsConnected: NaN, colo: NaN, http: NaN };
   readonly #t0 = Date.now();
   readonly #procs: Tracked[] = [];
-  readonly #qmp: Partial<Record<Side, QmpClient>> = {};
+  readonly #qmp: Partial<Record<Side, HarnessQmp>> = {};
   #netnsCreated = false;
   #disposed = false;
 
@@ -212,9 +272,9 @@ export class ColoPair {
     return this.#client(side).waitEvent(name, fromIndex, timeoutMs);
   }
 
-  /** Run a QMP command on the harness's own connection. */
-  qmp<T = unknown>(side: Side, cmd: string, args?: Record<string, unknown>): Promise<T> {
-    return this.#client(side).execute<T>(cmd, args);
+  /** Run a QMP command on the harness's own connection (the reply is not checked: narrow it). */
+  async qmp<T = unknown>(side: Side, cmd: string, args?: JsonObject): Promise<T> {
+    return (await this.#client(side).client.execute(cmd, args)) as T;
   }
 
   /** The primary's migration status (`query-migrate`). */
@@ -275,7 +335,7 @@ export class ColoPair {
   async stopProxy(graceMs = 3000): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null> {
     const t = this.#procs.find((x) => x.name === 'proxy');
     if (t === undefined) return null;
-    await stopTracked(t, graceMs);
+    await stopProcess(t.proc, graceMs);
     return t.exit;
   }
 
@@ -305,10 +365,10 @@ export class ColoPair {
     const pids = this.pids;
     if (this.#disposed) return { pids, strays: [], netnsGone: !netnsExists(this.netns), dirGone: !existsSync(this.dir) };
     this.#disposed = true;
-    for (const q of Object.values(this.#qmp)) q.close();
+    for (const q of Object.values(this.#qmp)) await q.client.close();
     // The proxy first: it may flush output and stats; then the VMs.
     const order = [...this.#procs].sort((a, b) => rank(a.name) - rank(b.name));
-    for (const t of order) await stopTracked(t, graceMs);
+    for (const t of order) await stopProcess(t.proc, graceMs);
     const strays = this.#killStrays();
     if (this.#netnsCreated) spawnSync('ip', ['netns', 'del', this.netns], { stdio: 'ignore' });
     rmSync(this.dir, { recursive: true, force: true });
@@ -351,7 +411,7 @@ export class ColoPair {
 
     const pg = guest('primary', 'tapP');
     this.#spawn('primary', qemu(primaryArgs(pg)));
-    this.#qmp.primary = await this.#connectQmp('primary', pg.harnessQmp);
+    await this.#connectQmp('primary', pg.harnessQmp);
     this.timings.qemuUp = Date.now() - this.#t0;
 
     const h = PAIR_NET.primaryHost;
@@ -368,7 +428,7 @@ export class ColoPair {
     this.#spawn('proxy', cmd.argv, cmd.env ?? {});
     const sg = guest('secondary', 'tapS');
     this.#spawn('secondary', qemu(secondaryArgs(sg)));
-    this.#qmp.secondary = await this.#connectQmp('secondary', sg.harnessQmp);
+    await this.#connectQmp('secondary', sg.harnessQmp);
 
     await this.#waitChardevs('primary', ['compare0', 'compare_out'], left());
     await this.#waitChardevs('secondary', ['red0', 'red1'], left());
@@ -434,12 +494,14 @@ export class ColoPair {
     return t;
   }
 
-  async #connectQmp(name: Side, path: string): Promise<QmpClient> {
-    const end = Date.now() + 20_000;
-    for (;;) {
+  async #connectQmp(name: Side, path: string): Promise<void> {
+    const q = new HarnessQmp(path);
+    this.#qmp[name] = q; // registered first: dispose closes it whatever happens next
+    q.client.start();
+    const end = Date.now() + 30_000;
+    while (q.client.state !== 'ready') {
       this.#checkAlive();
-      if (existsSync(path)) return QmpClient.connect(path, 10_000);
-      if (Date.now() > end) throw new Error(`${name} QMP socket ${path} did not appear`);
+      if (Date.now() > end) throw new Error(`${name} QMP ${path} not ready within 30 s (${existsSync(path) ? 'socket present' : 'socket never appeared'})`);
       await sleep(20);
     }
   }
@@ -477,7 +539,7 @@ export class ColoPair {
     }
   }
 
-  #client(side: Side): QmpClient {
+  #client(side: Side): HarnessQmp {
     const q = this.#qmp[side];
     if (q === undefined) throw new Error(`no QMP connection to the ${side} yet`);
     return q;
@@ -504,36 +566,11 @@ export function startColoPair(opts: ColoPairOptions): Promise<ColoPair> {
 
 /** Namespaces currently present whose names start with PAIR_NETNS_PREFIX (or `prefix`). */
 export function leftoverPairNamespaces(prefix: string = PAIR_NETNS_PREFIX): string[] {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  return (r.stdout ?? '')
-    .split('\n')
-    .map((l) => l.split(' ')[0]!.trim())
-    .filter((n) => n.startsWith(prefix));
-}
-
-/** True while a process with this PID exists (and is not a zombie we already reaped). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return leftoverNamespaces(prefix);
 }
 
 function rank(name: string): number {
   return name === 'exec' ? 0 : name === 'proxy' ? 1 : name === 'secondary' ? 2 : 3;
-}
-
-async function stopTracked(t: Tracked, graceMs: number): Promise<void> {
-  const pid = t.proc.pid;
-  if (t.exit !== null || pid === undefined) return;
-  tryKill(pid, 'SIGTERM');
-  const timer = setTimeout(() => {
-    if (t.exit === null) tryKill(pid, 'SIGKILL');
-  }, graceMs);
-  await t.gone;
-  clearTimeout(timer);
 }
 
 function tryKill(pid: number, sig: NodeJS.Signals): void {

@@ -13,6 +13,7 @@ import { createServer, connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopProcess } from './netns.js';
 import { hasTool } from './tools.js';
 
 export const QEMU_BIN = 'qemu-system-x86_64';
@@ -30,7 +31,10 @@ export interface StartQemuOptions {
   timeoutMs?: number;
 }
 
-/** A minimal QMP client: one command at a time, events ignored. */
+/**
+ * A minimal QMP client: one command at a time, events ignored. Deliberately NOT the project's
+ * QmpClient: test/control/qemu.test.ts uses it as the independent observer of that client.
+ */
 export class Qmp {
   readonly #sock: Socket;
   #buf = '';
@@ -174,7 +178,7 @@ export class QemuInstance {
       });
       return inst;
     } catch (err) {
-      await killPid(proc, () => exited);
+      await stopProcess(proc, 3000);
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
@@ -213,22 +217,9 @@ export class QemuInstance {
   /** Stop this QEMU by its PID and remove its temp dir. */
   async stop(): Promise<void> {
     this.qmp.close();
-    await killPid(this.proc, () => this.#exited);
+    await stopProcess(this.proc, 3000);
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-async function killPid(proc: ChildProcess, exited: () => boolean): Promise<void> {
-  const done = () => exited() || proc.exitCode !== null || proc.signalCode !== null;
-  if (done() || proc.pid === undefined) return;
-  const pid = proc.pid;
-  const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  process.kill(pid, 'SIGTERM');
-  const t = setTimeout(() => {
-    if (!done()) process.kill(pid, 'SIGKILL');
-  }, 3000);
-  await gone;
-  clearTimeout(t);
 }
 
 /** An ephemeral loopback TCP port that was free a moment ago (for QEMU's fixed-port options). */

@@ -11,6 +11,7 @@
  * writer; `retain(t)` is called once before a duplicate is emitted (so the writer can release
  * once per emit); `discard(t)` returns a dropped frame's reference.
  */
+import { mulberry32 } from './prng.js';
 
 export interface Impairment {
   /** Probability that a frame is dropped. */
@@ -37,18 +38,6 @@ export interface LinkStats {
   releasedByTimer: number;
   /** A frame still held when the relay stopped (discarded). */
   heldAtExit: number;
-}
-
-/** mulberry32: small, fast, good enough for test impairment; exact same stream per seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function prob(name: string, v: number | undefined): number {

@@ -11,3 +11,13 @@ export const isRoot = typeof process.getuid === 'function' && process.getuid() =
 export function tshark(args: string[]): string {
   return execFileSync('tshark', args, { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** True while a process with this PID exists (and is not a zombie already reaped). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

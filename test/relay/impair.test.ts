@@ -3,7 +3,8 @@
  * definition in relay-impair.ts (drop / duplicate / hold-for-k), checked on token streams.
  */
 import { describe, expect, it } from 'vitest';
-import { ImpairedLink, mulberry32 } from '../helpers/relay-impair.js';
+import { mulberry32 } from '../helpers/prng.js';
+import { ImpairedLink } from '../helpers/relay-impair.js';
 import type { Impairment } from '../helpers/relay-impair.js';
 
 interface Run {

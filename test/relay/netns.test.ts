@@ -6,21 +6,13 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { NetnsLab, isDocumentationAddress, leftoverNamespaces, netnsSkipReason } from '../helpers/netns.js';
+import { pidAlive } from '../helpers/tools.js';
 
 const skip = netnsSkipReason();
 if (skip !== null) console.warn(`test/relay (netns): skipped: ${skip}`);
 
 const PONG_SERVER = `require('net').createServer((s) => s.end('pong from ' + s.localAddress)).listen(7007, '198.51.100.2', () => console.log('up'))`;
 const PONG_CLIENT = `const s = require('net').connect(7007, '198.51.100.2'); s.pipe(process.stdout)`;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function hostHas(dev: string): boolean {
   return spawnSync('ip', ['link', 'show', 'dev', dev], { stdio: 'ignore' }).status === 0;
@@ -61,11 +53,11 @@ describe.skipIf(skip !== null)('NetnsLab', () => {
       });
       const r = lab.run(a, process.execPath, ['-e', PONG_CLIENT], { timeoutMs: 10_000 });
       expect(r.stdout).toBe('pong from 198.51.100.2');
-      expect(alive(sleeper)).toBe(true);
+      expect(pidAlive(sleeper)).toBe(true);
     } finally {
       await lab.dispose();
     }
-    expect(alive(sleeper)).toBe(false);
+    expect(pidAlive(sleeper)).toBe(false);
     expect(leftoverNamespaces(lab.prefix)).toEqual([]);
     expect(() => lab.add('again')).toThrow(/disposed/);
   });
@@ -77,7 +69,7 @@ describe.skipIf(skip !== null)('NetnsLab', () => {
     const gone = new Promise((r) => p.once('exit', r));
     lab.disposeSync();
     await gone;
-    expect(alive(p.pid!)).toBe(false);
+    expect(pidAlive(p.pid!)).toBe(false);
     expect(leftoverNamespaces(lab.prefix)).toEqual([]);
     await lab.dispose();
   });

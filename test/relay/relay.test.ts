@@ -11,7 +11,7 @@ import { leftoverNamespaces } from '../helpers/netns.js';
 import { CLIENT_MAC, RelayRunError, SERVER_MAC, lossyRelaySkipReason, recordImpairedCapture } from '../helpers/lossy-relay.js';
 import type { ImpairedCapture } from '../helpers/lossy-relay.js';
 import { pattern, sha256 } from '../helpers/relay-pattern.js';
-import { hasTool, tshark } from '../helpers/tools.js';
+import { hasTool, pidAlive, tshark } from '../helpers/tools.js';
 
 const skip = lossyRelaySkipReason() ?? (hasTool('tshark') ? null : 'tshark not found');
 if (skip !== null) console.warn(`test/relay: skipped: ${skip}`);
@@ -21,19 +21,10 @@ afterAll(() => {
   for (const c of captures) c.dispose();
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Nothing the run started is left: processes gone by PID, namespaces deleted. */
 function expectNoLeftovers(pids: number[], namespaces: string[]): void {
   expect(pids.length).toBeGreaterThanOrEqual(1);
-  expect(pids.filter(alive)).toEqual([]);
+  expect(pids.filter(pidAlive)).toEqual([]);
   const left = new Set(leftoverNamespaces());
   expect(namespaces.filter((n) => left.has(n))).toEqual([]);
 }
@@ -143,11 +134,12 @@ describe.skipIf(skip !== null)('lossy relay: real kernel TCP under impairment', 
     const f = await census(pcap);
     expect(f.bySrc.get(CLIENT_MAC)).toBe(c2s.out);
     expect(f.bySrc.get(SERVER_MAC)).toBe(s2c.in);
-    // The client's kernel numbers every IPv4 packet (IP ID counter), so its retransmissions
-    // never repeat a frame byte for byte: byte-identical repeats are exactly the relay's
-    // duplicates. (Not so for the server, whose packets carry IP ID 0 here: a retransmission
-    // within the same millisecond can repeat a frame exactly.)
-    expect(f.exactDupsBySrc.get(CLIENT_MAC) ?? 0).toBe(c2s.duplicated);
+    // Every frame the relay duplicated reaches the capture twice, byte for byte. The client's
+    // kernel numbers its data segments (IP ID counter), but under load it can also repeat a
+    // payload-less ACK exactly within one millisecond (seen in 2 of 4 loaded runs), so the
+    // capture may hold a few more identical repeats than the relay made, never fewer.
+    // (The server's packets carry IP ID 0 here, so its retransmissions can repeat too.)
+    expect(f.exactDupsBySrc.get(CLIENT_MAC) ?? 0).toBeGreaterThanOrEqual(c2s.duplicated);
     expectNoLeftovers(c.pids, c.namespaces);
   });
 

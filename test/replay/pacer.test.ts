@@ -36,6 +36,17 @@ describe('Pacer', () => {
     expect([p.due(0, 10), p.due(999, 10), p.due(5, 10), p.due(7, 10)]).toEqual([10, 260, 510, 760]);
   });
 
+  it('anchor: an explicit start replaces the first packet as the origin of both clocks', () => {
+    const m = new Pacer({ kind: 'multiplier', factor: 2 });
+    m.anchor(1000, 500);
+    // The first packet is 100 ms of capture after the anchor: due 50 ms after it, not at once.
+    expect(m.due(600, 1200)).toBe(1050);
+    expect(m.due(900, 1200)).toBe(1200);
+    const p = new Pacer({ kind: 'pps', rate: 10 });
+    p.anchor(1000, 0);
+    expect([p.due(0, 5000), p.due(0, 5000), p.due(0, 5000)]).toEqual([1000, 1100, 1200]);
+  });
+
   it('waitUntil returns no earlier than the due time', async () => {
     const due = performance.now() + 15;
     await waitUntil(due);

@@ -266,6 +266,56 @@ describe('FramedChannel connection policy', () => {
     expect(pool.inUse).toBe(0);
   });
 
+  for (const [rx, tx] of [
+    [true, false],
+    [false, true],
+  ] as const) {
+    it(`separate vnet settings per direction (receive ${rx ? 'with' : 'without'}, send ${tx ? 'with' : 'without'} the field)`, async () => {
+      // vnetHdr says the opposite of both overrides: the overrides must win.
+      const h = channel(serverSpec('unix'), !rx, { receiveVnetHdr: rx, sendVnetHdr: tx });
+      await h.ch.start();
+      const s = await rawConnect(h.ch.address);
+      let rxBytes = Buffer.alloc(0);
+      s.on('data', (c: Buffer) => {
+        rxBytes = Buffer.concat([rxBytes, c]);
+      });
+      await h.ch.whenConnected();
+      const inbound = makeFrames([60, 61, 1500], 21, [0, 10, 12]).map((f) => (rx ? f : { ...f, vnetLen: 0 }));
+      s.write(refEncode(inbound, rx));
+      await until(() => h.frames.length === inbound.length, 3000, 'inbound frames');
+      expect(sameFrames(h.frames, inbound)).toBe(true);
+      const outbound = makeFrames([64, 65], 22, [0, 12]).map((f) => (tx ? f : { ...f, vnetLen: 0 }));
+      for (const f of outbound) expect(h.ch.writeFrame(f.data, 0, f.data.length, f.vnetLen)).toBe(true);
+      h.ch.flush();
+      const want = refEncode(outbound, tx);
+      await until(() => rxBytes.length >= want.length, 3000, 'outbound bytes');
+      expect(rxBytes).toEqual(want);
+      expect(h.errors).toEqual([]);
+      s.destroy();
+      await h.ch.close();
+    });
+  }
+
+  it('pauseReading (set before the peer connects) stops delivery until resumeReading; nothing is lost', async () => {
+    const h = channel(serverSpec('unix'), false);
+    await h.ch.start();
+    h.ch.pauseReading();
+    expect(h.ch.readingPaused).toBe(true);
+    const s = await rawConnect(h.ch.address);
+    await h.ch.whenConnected();
+    const frames = makeFrames([60, 200, 1400, 70], 23);
+    s.write(refEncode(frames, false));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.frames).toHaveLength(0);
+    h.ch.resumeReading();
+    expect(h.ch.readingPaused).toBe(false);
+    await until(() => h.frames.length === frames.length, 3000, 'frames after resume');
+    expect(sameFrames(h.frames, frames)).toBe(true);
+    s.destroy();
+    await h.ch.close();
+    expect(h.pool.inUse).toBe(0);
+  });
+
   it('exposes writer backpressure and signals drain', async () => {
     let peer: Socket | null = null;
     const srv = createServer((s) => {

@@ -6,6 +6,7 @@
 import { PacketPool } from '../../src/packet/pool.js';
 import type { FramingError } from '../../src/errors.js';
 import { FrameDecoder } from '../../src/wire/decoder.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 export interface TestFrame {
   data: Buffer;
@@ -24,18 +25,6 @@ export function refEncode(frames: readonly TestFrame[], withVnet: boolean): Buff
   return Buffer.concat(parts);
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randomBytes(n: number, r: () => number): Buffer {
   const b = Buffer.allocUnsafe(n);
   for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
@@ -44,7 +33,7 @@ export function randomBytes(n: number, r: () => number): Buffer {
 
 /** Frames of the given sizes with random content; vnet lengths cycle through `vnetLens`. */
 export function makeFrames(sizes: readonly number[], seed: number, vnetLens: readonly number[] = [0]): TestFrame[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return sizes.map((n, i) => ({ data: randomBytes(n, r), vnetLen: Math.min(vnetLens[i % vnetLens.length]!, n) }));
 }
 

@@ -1,23 +1,24 @@
 /**
  * StreamLink: keep one byte-stream connection to an endpoint up (`tcp:`/`unix:`, see
- * `src/wire/endpoint.ts`), for the control channels (QMP, notify_dev).
+ * endpoint.ts). The one place that connects, retries, listens and accepts: FramedChannel
+ * (packet stream, notify_dev) and QmpClient (QMP's text lines) are both built on it.
  *
  * - Client endpoint: connect; after a failed attempt or a lost connection, retry after a
  *   backoff delay (initial → ×factor → max; reset by `resetBackoff()` once the owner deems the
- *   connection healthy, e.g. after a QMP handshake), unless `reconnect` is off.
- * - Server endpoint (`,server`): accept one peer at a time; a second concurrent peer is
- *   refused (closed at once), as FramedChannel does.
- *
- * The packet channels use FramedChannel instead; this class exists because the control
- * protocols need what it does not offer: a text protocol (QMP) and an asymmetric framing
- * (notify_dev sends without the vnet field but may receive with it).
+ *   connection healthy, e.g. after a QMP handshake), unless `reconnect` is off. A fixed delay
+ *   is a backoff with factor 1.
+ * - Server endpoint (`,server`): accept ONE peer at a time; a second concurrent peer is
+ *   refused (closed at once and counted). QEMU's server chardev instead leaves extra clients
+ *   waiting in the listen backlog; refusing them makes the misconfiguration visible.
+ * - A unix listener removes a stale socket file (never a regular file) before binding, like
+ *   QEMU's.
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { ColoError } from '../errors.js';
-import { formatEndpoint } from '../wire/endpoint.js';
-import type { Endpoint } from '../wire/endpoint.js';
+import { formatEndpoint } from './endpoint.js';
+import type { Endpoint } from './endpoint.js';
 
 export interface Backoff {
   /** First retry delay (ms). */
@@ -38,7 +39,10 @@ export interface StreamLinkOptions {
   onData(chunk: Buffer): void;
   /** The current connection ended; `err` is the socket error, if any. */
   onDisconnected(err: Error | undefined): void;
-  /** Client: an attempt failed (before any connection existed). */
+  /**
+   * Client: an attempt failed (before any connection existed). `attempt` counts the failures
+   * since the last `resetBackoff()` (1 = the first of a streak).
+   */
   onConnectFailed?(err: Error, attempt: number): void;
   /** Server: the listener reported an error after it was bound. */
   onServerError?(err: Error): void;
@@ -83,6 +87,11 @@ export class StreamLink {
 
   get connected(): boolean {
     return this.#sock !== null;
+  }
+
+  /** The current connection's socket (null while there is none). */
+  get socket(): Socket | null {
+    return this.#sock;
   }
 
   get closed(): boolean {
@@ -173,8 +182,7 @@ export class StreamLink {
       sock.destroy();
       return;
     }
-    const peer = this.endpoint.kind === 'unix' ? formatEndpoint(this.endpoint) : `tcp:${sock.remoteAddress ?? '?'}:${sock.remotePort ?? '?'}`;
-    this.#attach(sock, peer);
+    this.#attach(sock, describePeer(sock, this.endpoint));
   }
 
   #connect(): void {
@@ -235,6 +243,12 @@ export class StreamLink {
     });
     this.#o.onConnected(sock, peer);
   }
+}
+
+function describePeer(sock: Socket, ep: Endpoint): string {
+  if (ep.kind === 'unix') return `unix:${ep.path}`;
+  const host = sock.remoteAddress ?? '?';
+  return `tcp:${host.includes(':') ? `[${host}]` : host}:${sock.remotePort ?? '?'}`;
 }
 
 /** Remove a leftover unix socket file (never a regular file) before binding. */
