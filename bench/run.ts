@@ -18,6 +18,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   tap: () => import('./tap.bench.js'),
   replay: () => import('./replay.bench.js'),
   compare: () => import('./compare.bench.js'),
+  'compare-sockets': () => import('./compare-sockets.bench.js'),
 };
 
 const args = process.argv.slice(2);
