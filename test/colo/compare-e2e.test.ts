@@ -26,9 +26,10 @@
 import { describe, it, expect } from 'vitest';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { coloPairSkipReason, leftoverPairNamespaces, pidAlive, PAIR_NET, startColoPair } from '../helpers/colo-pair.js';
+import { coloPairSkipReason, PAIR_NET, startColoPair } from '../helpers/colo-pair.js';
 import type { ColoPair, DisposeReport, QmpEvent } from '../helpers/colo-pair.js';
 import { ROOT } from '../helpers/paths.js';
+import { expectClean, expectCounter } from './pair-expect.js';
 
 const skip = coloPairSkipReason();
 if (skip !== null) console.warn(`test/colo (colo-proxy compare on a real COLO pair): skipped: ${skip}`);
@@ -107,13 +108,6 @@ async function rawGet(pair: ColoPair, path: string, timeoutMs = 8000): Promise<R
   }
 }
 
-async function expectCounter(pair: ColoPair, n: number): Promise<number> {
-  const r = await pair.httpGet('/cgi-bin/counter');
-  expect(r.error).toBeUndefined();
-  expect(r.status).toBe(200);
-  expect(r.body).toBe(`counter=${n}\n`);
-  return r.ms;
-}
 
 function logLines(path: string): CheckpointLine[] {
   if (!existsSync(path)) return [];
@@ -151,16 +145,6 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-/** Nothing the pair started survives dispose: PIDs, processes in the namespace, namespace, dir. */
-function expectClean(pair: ColoPair, report: DisposeReport): void {
-  expect(report.pids.length).toBeGreaterThanOrEqual(3);
-  expect(report.pids.filter(pidAlive)).toEqual([]);
-  expect(report.strays).toEqual([]);
-  expect(report.netnsGone).toBe(true);
-  expect(leftoverPairNamespaces()).not.toContain(pair.netns);
-  expect(report.dirGone).toBe(true);
-  expect(existsSync(pair.dir)).toBe(false);
-}
 
 /** The whole scenario on one pair (steps 1-4 of issue 4's end-to-end test). */
 async function scenario(vnet: boolean): Promise<void> {

@@ -14,10 +14,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QmpClient } from '../../src/control/qmp-client.js';
 import { createLogger } from '../../src/util/log.js';
-import { coloPairSkipReason, leftoverPairNamespaces, pidAlive, startColoPair } from '../helpers/colo-pair.js';
+import { coloPairSkipReason, startColoPair } from '../helpers/colo-pair.js';
 import type { ColoPair, DisposeReport } from '../helpers/colo-pair.js';
 import { releaseProxyCommand } from '../helpers/release-proxy.js';
 import type { ReleaseProxyStats } from '../helpers/release-proxy.js';
+import { expectClean, expectCounter } from './pair-expect.js';
 
 const skip = coloPairSkipReason();
 if (skip !== null) console.warn(`test/colo (real COLO pair): skipped: ${skip}`);
@@ -60,29 +61,12 @@ async function forceCheckpoint(pair: ColoPair): Promise<{ stop: number; pass: nu
   }
 }
 
-async function expectCounter(pair: ColoPair, n: number): Promise<number> {
-  const r = await pair.httpGet('/cgi-bin/counter');
-  expect(r.error).toBeUndefined();
-  expect(r.status).toBe(200);
-  expect(r.body).toBe(`counter=${n}\n`);
-  return r.ms;
-}
 
 function readStats(path: string): ReleaseProxyStats {
   expect(existsSync(path)).toBe(true);
   return JSON.parse(readFileSync(path, 'utf8')) as ReleaseProxyStats;
 }
 
-/** Nothing the pair started survives dispose: PIDs, processes in the namespace, namespace, dir. */
-function expectClean(pair: ColoPair, report: DisposeReport): void {
-  expect(report.pids.length).toBeGreaterThanOrEqual(3);
-  expect(report.pids.filter(pidAlive)).toEqual([]);
-  expect(report.strays).toEqual([]);
-  expect(report.netnsGone).toBe(true);
-  expect(leftoverPairNamespaces()).not.toContain(pair.netns);
-  expect(report.dirGone).toBe(true);
-  expect(existsSync(pair.dir)).toBe(false);
-}
 
 describe.skipIf(skip !== null)('real QEMU 7.2 COLO pair with an external release-all proxy', () => {
   it('boots under COLO, serves HTTP through the proxy, checkpoints on request, and cleans up', async () => {
