@@ -24,6 +24,8 @@ export interface CompareContext {
   readonly synView: PacketView;
   /** A view for re-decoding held secondary segments. */
   readonly replayView: PacketView;
+  /** Shadow mode: completed checkpoints do not resynchronise the secondary (alignment is re-chosen). */
+  readonly shadow: boolean;
   /** Time of the call being processed (ms). */
   readonly nowMs: number;
 

@@ -157,6 +157,8 @@ export class CompareEngine implements CompareContext {
   readonly #arp: ArpPairs;
   readonly #orphans: FlowQueue = { qHead: NIL, qTail: NIL, qCount: 0, qBytes: 0 };
   readonly #records: DivergenceRecord[] = [];
+  /** Flows whose shadow re-anchor the current scan forced (scratch, see #forceResyncs). */
+  readonly #forced: FlowCompare[] = [];
 
   #pHeld = 0;
   #pHeldBytes = 0;
@@ -827,6 +829,7 @@ export class CompareEngine implements CompareContext {
   #scan(nowMs: number): void {
     const st = this.store;
     const limit = this.limits.compareTimeoutMs;
+    const forced = this.#forceResyncs(nowMs);
     for (let e = st.ageHead(AGE_PRIMARY); e !== NIL; e = st.ageNext[e]!) {
       if (nowMs - st.arrival[e]! < limit) break;
       const ref = st.flowRef[e]!;
@@ -839,7 +842,7 @@ export class CompareEngine implements CompareContext {
         continue;
       }
       const fc = this.#refs[ref];
-      if (fc === undefined || fc.timeoutEpoch === this.#epoch) continue;
+      if (fc === undefined || fc.timeoutEpoch === this.#epoch || (forced > 0 && this.#forced.includes(fc))) continue;
       fc.timeoutEpoch = this.#epoch;
       const dir = st.dir[e]!;
       const d = (st.flags[e]! & EF_MEMBER) !== 0 ? st.holder[e]! : e;
@@ -869,6 +872,34 @@ export class CompareEngine implements CompareContext {
       this.stats.ckptRetried++;
       this.#port.request(null);
     }
+  }
+
+  /**
+   * Shadow mode: TCP directions still choosing their re-anchor whose held primary frames
+   * reached compare_timeout decide now with the bytes at hand (instead of a timeout
+   * divergence), and their flows are drained. Returns how many flows (in #forced; this scan only).
+   */
+  #forceResyncs(nowMs: number): number {
+    const out = this.#forced;
+    out.length = 0;
+    if (!this.shadow) return 0;
+    const st = this.store;
+    const limit = this.limits.compareTimeoutMs;
+    for (let e = st.ageHead(AGE_PRIMARY); e !== NIL; e = st.ageNext[e]!) {
+      if (nowMs - st.arrival[e]! < limit) break;
+      const ref = st.flowRef[e]!;
+      if (ref < 0) continue;
+      const fc = this.#refs[ref];
+      const d = (st.flags[e]! & EF_MEMBER) !== 0 ? st.holder[e]! : e;
+      if (fc === undefined || st.kind[d] !== K_TCP) continue;
+      const c = fc.tcp[st.dir[e]!]?.conn(st.gen[d]!);
+      if (c === undefined || !c.resyncPending) continue;
+      c.forceResync();
+      if (!out.includes(fc)) out.push(fc);
+    }
+    // Drained after the walk: draining frees entries of the age list.
+    for (const fc of out) this.#drain(fc);
+    return out.length;
   }
 
   #expireSecondary(e: number): void {

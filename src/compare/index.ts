@@ -9,4 +9,4 @@ export { DIVERGENCE_CAUSES } from './divergence.js';
 export type { AlignmentRule, DivergenceCause, DivergenceRecord, DivergenceSide } from './divergence.js';
 export { DEFAULT_COMPARE_LIMITS, DEFAULT_COMPARE_TIMEOUT_MS, DEFAULT_EXPIRED_SCAN_CYCLE_MS, resolveCompareLimits } from './limits.js';
 export type { CompareLimits } from './limits.js';
-export type { CompareStatsSnapshot, ReleasedBy } from './stats.js';
+export type { CompareStatsSnapshot, ReanchorBy, ReleasedBy } from './stats.js';

@@ -25,6 +25,20 @@ export interface ReleasedBy {
   close: number;
 }
 
+/** How shadow-mode re-anchors were chosen (src/compare/resync.ts). */
+export interface ReanchorBy {
+  /** RESYNC_PROOF equal bytes at some shift (changed, inserted or missing bytes). */
+  shift: number;
+  /** Both sides' ends lined up with at least RESYNC_TAIL equal trailing bytes. */
+  tail: number;
+  /** Both streams ended (FIN): aligned at their ends. */
+  end: number;
+  /** The held primary frames reached compare_timeout first: aligned at the ends at hand. */
+  forced: number;
+  /** Each side's own end without looking at the bytes: a gap, a budget freeze, more than the window. */
+  ownEnds: number;
+}
+
 export interface SideCounters {
   /** Frames given to the engine on this input. */
   received: number;
@@ -63,6 +77,8 @@ export interface CompareStatsSnapshot {
   divergences: Record<DivergenceCause, number>;
   /** Which alignment rule each TCP flow direction (incarnation) got. */
   alignment: Record<AlignmentRule, number>;
+  /** Shadow mode: how each diverged TCP direction was re-anchored after its checkpoint (docs/compare.md). */
+  reanchorBy: ReanchorBy;
   budget: {
     flowBytesHits: number;
     flowPacketsHits: number;
@@ -110,6 +126,7 @@ export class CompareStats {
   ckptFailed = 0;
   readonly divergences = zeroCauses();
   readonly alignment: Record<AlignmentRule, number> = { 'primary-space': 0, 'own-space': 0, midstream: 0, unresolved: 0, restarted: 0 };
+  readonly reanchorBy: ReanchorBy = { shift: 0, tail: 0, end: 0, forced: 0, ownEnds: 0 };
   flowBytesHits = 0;
   flowPacketsHits = 0;
   globalBytesHits = 0;
@@ -153,6 +170,7 @@ export class CompareStats {
       },
       divergences: { ...this.divergences },
       alignment: { ...this.alignment },
+      reanchorBy: { ...this.reanchorBy },
       budget: {
         flowBytesHits: this.flowBytesHits,
         flowPacketsHits: this.flowPacketsHits,

@@ -27,7 +27,8 @@
  * the bytes verified since the anchor (normally offset 0 of both). A difference, a gap or a
  * FIN/length disagreement freezes the connection
  * (`diverged`): nothing more is matched until a checkpoint (real: the connection restarts;
- * shadow: it is re-anchored at both sides' current ends).
+ * shadow: it is re-anchored where the bytes that follow the divergence line up again, see
+ * resync.ts; a gap or a budget freeze re-anchors at both sides' current ends).
  */
 import { TcpReassembler } from '../flow/tcp-reassembler.js';
 import { TCP_FIN, TCP_RST, TCP_SYN, type Dir, type EndReason, type GapReason, type StreamSink } from '../flow/tcp-types.js';
@@ -36,6 +37,7 @@ import { LAYER_PAYLOAD } from '../packet/layer.js';
 import { NO_HANDLE } from '../packet/pool.js';
 import type { PacketView } from '../packet/view.js';
 import { ChunkQueue } from './chunk-queue.js';
+import { Resync, RS_BROKEN, RS_END, RS_FORCED, RS_PROOF, RS_TAIL, RS_WAIT } from './resync.js';
 import type { CompareContext } from './context.js';
 import type { AlignmentRule, DivergenceCause, DivergenceSide } from './divergence.js';
 import { auxPush, auxShift, EF_FIN, EF_NO_ORIGIN, EF_PURE, EF_RST, EF_SYN, K_S_PENDING, newAuxFifo, NIL, type AuxFifo } from './entries.js';
@@ -57,6 +59,9 @@ export const S_RESTARTED = 5;
 const LOCATE: { buf: Uint8Array | null; off: number; avail: number } = { buf: null, off: 0, avail: 0 };
 
 const RULE_NAMES: readonly (AlignmentRule | undefined)[] = [undefined, 'primary-space', 'own-space', 'midstream', 'unresolved', 'restarted'];
+
+/** Kept bytes are compared again after a shadow re-anchor in slices of this size, alternating sides. */
+const REPLAY_SLICE = 1024;
 
 /** Farthest a first data byte may sit from a candidate origin to be plausible (1 GiB, the largest scaled window). */
 const ALIGN_WINDOW = 1 << 30;
@@ -152,6 +157,13 @@ export class TcpConn {
   #sCur = NO_HANDLE;
   diverged = false;
   finMatched = false;
+  /**
+   * Shadow mode: the bytes of both sides since the last divergence, kept until the alignment
+   * after it is chosen (null otherwise; never set in real-checkpoint mode).
+   */
+  #rs: Resync | null = null;
+  /** The secondary's bytes kept in #rs, charged to the flow like its queued bytes. */
+  #rsCharged = 0;
   /** Primary entries referencing this incarnation. */
   held = 0;
   /** Closed: callbacks from closing reassemblers are ignored. */
@@ -303,15 +315,33 @@ export class TcpConn {
     this.ctx.stats.alignment.restarted++;
   }
 
-  /** Shadow checkpoint: forget the divergence, compare on from both sides' current ends. */
+  /**
+   * Shadow checkpoint completed: forget the divergence. After a payload / length divergence
+   * the new alignment is chosen from the bytes that follow it (now, or as they arrive: until
+   * then the primary's later frames stay held); after a gap or a budget freeze, both sides
+   * compare on from their current ends.
+   */
   reanchor(): void {
-    this.anchorP = this.pDelivered;
-    this.anchorS = this.sDelivered;
-    this.matched = 0;
-    this.#clearQueue();
     this.diverged = false;
     this.finMatched = false;
-    this.#checkFin();
+    const rs = this.#rs;
+    if (rs !== null) {
+      rs.settled = true;
+      this.#tryResolve(false);
+      return;
+    }
+    this.ctx.stats.reanchorBy.ownEnds++;
+    this.#anchorAtEnds();
+  }
+
+  /** Waiting for the bytes that choose the shadow re-anchor (the checkpoint has completed). */
+  get resyncPending(): boolean {
+    return this.#rs !== null && this.#rs.settled;
+  }
+
+  /** The held primary frames waited long enough: choose the re-anchor with the bytes at hand. */
+  forceResync(): void {
+    if (this.resyncPending) this.#tryResolve(true);
   }
 
   /**
@@ -325,6 +355,7 @@ export class TcpConn {
     this.#sReasm?.close();
     this.#pReasm = null;
     this.#sReasm = null;
+    this.#dropResync();
     this.#clearQueue();
     this.dropPending(reason);
   }
@@ -350,28 +381,14 @@ export class TcpConn {
     if (this.dead) return;
     if (side === SIDE_P) this.pDelivered = at + len;
     else this.sDelivered = at + len;
-    if (this.diverged) return;
-    let rel = at - (side === SIDE_P ? this.anchorP : this.anchorS);
-    if (rel < 0) {
-      // Before a shadow re-anchor point: already dealt with.
-      if (rel + len <= 0) return;
-      off -= rel;
-      len += rel;
-      rel = 0;
-    }
-    const otherFin = this.#finRel(side === SIDE_P ? SIDE_S : SIDE_P);
-    if (otherFin >= 0 && rel + len > otherFin) {
-      const keep = otherFin - rel;
-      if (keep > 0) this.#match(side, buf, off, keep, rel);
-      if (!this.diverged) this.#diverge('length', side === SIDE_P ? 'primary' : 'secondary', otherFin, side, null, 0, 0);
-      return;
-    }
-    this.#match(side, buf, off, len, rel);
-    if (!this.diverged) this.#checkFin();
+    this.#take(side, buf, off, len, at, true);
   }
 
   onGap(side: number, at: number, len: number): void {
     if (this.dead) return;
+    // Bytes after a hole cannot be lined up: re-anchor at the ends before it (if the checkpoint
+    // completed; else the completion does), then the hole is a divergence of its own.
+    if (this.#rs !== null) this.#abandonResync();
     if (side === SIDE_P) this.pDelivered = at + len;
     else this.sDelivered = at + len;
     if (this.diverged) return;
@@ -395,6 +412,11 @@ export class TcpConn {
     if (this.dead || how !== 'fin') return;
     if (side === SIDE_P) this.pFin = this.pDelivered;
     else this.sFin = this.sDelivered;
+    const rs = this.#rs;
+    if (rs !== null) {
+      if (rs.settled) this.#tryResolve(false);
+      return;
+    }
     if (!this.diverged) this.#checkFin();
   }
 
@@ -475,6 +497,145 @@ export class TcpConn {
     this.#sCur = NO_HANDLE;
   }
 
+  /**
+   * Bytes `buf[off, off + len)` of `side` at stream offset `at`, in order: kept for a pending
+   * re-anchor, ignored while diverged, else compared. `fins`: apply the FIN/length rules (off
+   * while replaying kept bytes: both sides' FINs may already be known, see #tryResolve).
+   */
+  #take(side: number, buf: Uint8Array, off: number, len: number, at: number, fins: boolean): void {
+    const rs = this.#rs;
+    if (rs !== null) {
+      this.#keep(rs, side, buf, off, len, at);
+      if (rs.settled) this.#tryResolve(false);
+      return;
+    }
+    if (this.diverged) return;
+    let rel = at - (side === SIDE_P ? this.anchorP : this.anchorS);
+    if (rel < 0) {
+      // Before a shadow re-anchor point: already dealt with.
+      if (rel + len <= 0) return;
+      off -= rel;
+      len += rel;
+      rel = 0;
+    }
+    if (fins) {
+      const otherFin = this.#finRel(side === SIDE_P ? SIDE_S : SIDE_P);
+      if (otherFin >= 0 && rel + len > otherFin) {
+        const keep = otherFin - rel;
+        if (keep > 0) this.#match(side, buf, off, keep, rel);
+        if (!this.diverged) this.#diverge('length', side === SIDE_P ? 'primary' : 'secondary', otherFin, side, null, 0, 0, null, 0, 0, buf, off + keep, len - keep);
+        else if (this.#rs !== null) this.#keep(this.#rs, side, buf, off + keep, len - keep, (side === SIDE_P ? this.anchorP : this.anchorS) + otherFin);
+        return;
+      }
+    }
+    this.#match(side, buf, off, len, rel);
+    if (fins && !this.diverged) this.#checkFin();
+  }
+
+  /** Start keeping both sides' bytes from anchor-relative offset `rel` (the diverging one); `x…`: side `from`'s bytes there. */
+  #startResync(rel: number, from: number, xBuf: Uint8Array | null, xOff: number, xLen: number): void {
+    const rs = new Resync(this.anchorP + rel, this.anchorS + rel, this.ctx.limits.maxFlowHeldBytes);
+    this.#rs = rs;
+    // The queued side's bytes start at the matched point.
+    const q = this.#q;
+    const ahead = this.#ahead;
+    if (q !== null && ahead !== AHEAD_NONE) {
+      let pos = (ahead === SIDE_P ? this.anchorP : this.anchorS) + this.matched;
+      const at = LOCATE;
+      for (let i = 0; i < q.length; ) {
+        q.locate(i, at);
+        if (at.buf === null || at.avail <= 0) break;
+        this.#keep(rs, ahead, at.buf, at.off, at.avail, pos);
+        pos += at.avail;
+        i += at.avail;
+      }
+    }
+    if (xBuf !== null && xLen > 0) this.#keep(rs, from, xBuf, xOff, xLen, (from === SIDE_P ? this.anchorP : this.anchorS) + rel);
+  }
+
+  /** Keep bytes in `rs`; the secondary's are charged to the flow (held budgets). */
+  #keep(rs: Resync, side: number, buf: Uint8Array, off: number, len: number, at: number): void {
+    rs.add(side, buf, off, len, at);
+    if (side === SIDE_S && rs.ns !== this.#rsCharged) {
+      this.ctx.secondaryBytes(this.fc, rs.ns - this.#rsCharged, 0);
+      this.#rsCharged = rs.ns;
+    }
+  }
+
+  /** Forget the kept bytes (uncharged). */
+  #dropResync(): void {
+    this.#rs = null;
+    if (this.#rsCharged !== 0) {
+      this.ctx.secondaryBytes(this.fc, -this.#rsCharged, 0);
+      this.#rsCharged = 0;
+    }
+  }
+
+  /** Choose the shadow re-anchor if the kept bytes allow (`force`: now), then compare the kept bytes after it. */
+  #tryResolve(force: boolean): void {
+    const rs = this.#rs!;
+    const pDone = this.pFin >= 0 && this.pFin === rs.pStart + rs.np;
+    const sDone = this.sFin >= 0 && this.sFin === rs.sStart + rs.ns;
+    const how = rs.decide(pDone, sDone, force);
+    if (how === RS_WAIT) return;
+    this.#dropResync();
+    const by = this.ctx.stats.reanchorBy;
+    if (how === RS_PROOF) by.shift++;
+    else if (how === RS_TAIL) by.tail++;
+    else if (how === RS_END) by.end++;
+    else if (how === RS_FORCED) by.forced++;
+    else by.ownEnds++;
+    if (how === RS_BROKEN) {
+      this.#anchorAtEnds();
+      return;
+    }
+    this.anchorP = rs.pStart + rs.a;
+    this.anchorS = rs.sStart + rs.b;
+    this.matched = 0;
+    this.#clearQueue();
+    this.finMatched = false;
+    // Replay the kept bytes after the anchor, alternately in slices so neither side's queue
+    // grows past a slice; FINs are checked once both are in. A new divergence starts keeping
+    // bytes again (#take routes the rest there).
+    const pb = rs.bytes(SIDE_P);
+    const sb = rs.bytes(SIDE_S);
+    let pi = rs.a;
+    let si = rs.b;
+    while (pi < rs.np || si < rs.ns) {
+      if (pi < rs.np) {
+        const n = rs.np - pi < REPLAY_SLICE ? rs.np - pi : REPLAY_SLICE;
+        this.#take(SIDE_P, pb, pi, n, rs.pStart + pi, false);
+        pi += n;
+      }
+      if (si < rs.ns) {
+        const n = rs.ns - si < REPLAY_SLICE ? rs.ns - si : REPLAY_SLICE;
+        this.#take(SIDE_S, sb, si, n, rs.sStart + si, false);
+        si += n;
+      }
+    }
+    if (!this.diverged && this.#rs === null) this.#checkFin();
+  }
+
+  /** Stop keeping bytes for a re-anchor: once settled, anchor at the current ends now; before, the completion will. */
+  #abandonResync(): void {
+    const rs = this.#rs!;
+    this.#dropResync();
+    if (!rs.settled) return;
+    this.ctx.stats.reanchorBy.ownEnds++;
+    this.#anchorAtEnds();
+  }
+
+  /** Compare on from both sides' current delivered ends (the rule when the bytes cannot tell). */
+  #anchorAtEnds(): void {
+    this.anchorP = this.pDelivered;
+    this.anchorS = this.sDelivered;
+    this.matched = 0;
+    this.#clearQueue();
+    this.diverged = false;
+    this.finMatched = false;
+    this.#checkFin();
+  }
+
   /** Match `len` bytes of `side` at anchor-relative offset `rel` (contiguous with what that side delivered before). */
   #match(side: number, buf: Uint8Array, off: number, len: number, rel: number): void {
     const q = this.#queue();
@@ -495,10 +656,12 @@ export class TcpConn {
     const d = q.compare(buf, off, n);
     if (d >= 0) {
       this.matched += d;
+      // The queue then starts at the diverging byte (a shadow re-anchor keeps it from there).
+      q.consume(d);
       const at = LOCATE;
-      q.locate(d, at);
-      if (side === SIDE_P) this.#diverge('payload', 'both', this.matched, SIDE_P, buf, off + d, len - d, at.buf, at.off, at.avail);
-      else this.#diverge('payload', 'both', this.matched, SIDE_S, at.buf, at.off, at.avail, buf, off + d, len - d);
+      q.locate(0, at);
+      if (side === SIDE_P) this.#diverge('payload', 'both', this.matched, SIDE_P, buf, off + d, len - d, at.buf, at.off, at.avail, buf, off + d, len - d);
+      else this.#diverge('payload', 'both', this.matched, SIDE_S, at.buf, at.off, at.avail, buf, off + d, len - d, buf, off + d, len - d);
       return;
     }
     this.matched += n;
@@ -531,23 +694,30 @@ export class TcpConn {
 
   /**
    * Freeze this connection and report. `rel` is the anchor-relative offset; the bytes are the
-   * primary's and the secondary's from there (a side with no bytes at hand: null).
+   * primary's and the secondary's from there (a side with no bytes at hand: null). `x…`: the
+   * bytes side `from` delivered from `rel` on in the current call (the queue holds the other
+   * side's); in shadow mode a payload or length divergence keeps them, and what follows, to
+   * choose the re-anchor.
    */
   #diverge(
     cause: DivergenceCause,
     side: DivergenceSide,
     rel: number,
-    _from: number,
+    from: number,
     pBuf: Uint8Array | null,
     pOff: number,
     pLen: number,
     sBuf: Uint8Array | null = null,
     sOff = 0,
     sLen = 0,
+    xBuf: Uint8Array | null = null,
+    xOff = 0,
+    xLen = 0,
   ): void {
     this.diverged = true;
     // Report before clearing the queue: its bytes may be one side of the record.
     this.ctx.divergence(this.fc, this.dir, cause, side, this.baseOff + this.anchorP + rel, 'byte', pBuf, pOff, pLen, sBuf, sOff, sLen, this.rule);
+    if (this.ctx.shadow && (cause === 'payload' || cause === 'length') && !this.dead) this.#startResync(rel, from, xBuf, xOff, xLen);
     this.#clearQueue();
   }
 
