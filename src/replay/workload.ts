@@ -14,9 +14,12 @@
  *   (`rewriteIsn` maps data into the primary's sequence space like QEMU's filter-rewriter,
  *   leaving the SYN-ACK's own ISN), some pure ACKs skipped (delayed ACK), the ACK numbers of
  *   the primary frame at that point (the capture's client side), bounded seeded jitter and the
- *   same FIN/RST ending. UDP server datagrams are rebuilt with different IP ID/TTL.
- * - Labelled divergences are applied to the secondary only; their ground truth goes in the
- *   manifest in the compare engine's vocabulary (flow text server→client, stream offset).
+ *   same FIN/RST ending. UDP server datagrams are rebuilt with different IP ID/TTL and the
+ *   primary's UDP checksum field (the same guest computes the same, possibly offloaded, sum).
+ * - Labelled divergences (workload-spec.ts: changed byte, missing or extra bytes, late or
+ *   silent secondary, changed UDP datagram) are applied to the secondary only; their ground
+ *   truth goes in the manifest in the compare engine's vocabulary (flow text server→client,
+ *   stream offset, the cause the engine should report).
  *
  * Cold path: the whole capture's server frames are held in memory. Skipped: frames that are
  * not IP TCP/UDP (ARP, ICMP…), IP fragments, and frames that fail to decode.
@@ -27,20 +30,19 @@ import { ColoError } from '../errors.js';
 import { openCapture } from '../capture/reader.js';
 import { toEthernet } from '../capture/linktype.js';
 import { PcapWriter } from '../capture/writer.js';
+import type { DivergenceCause } from '../compare/divergence.js';
 import { decodeFrame } from '../packet/decode.js';
 import { PacketView } from '../packet/view.js';
 import { TCP_OPT_MSS, TCP_OPT_SACK_PERM, TCP_OPT_TIMESTAMP, TCP_OPT_WSCALE } from '../packet/view.js';
 import { LAYER_TCP, LAYER_UDP } from '../packet/layer.js';
-import { formatEndpoint } from '../packet/addr.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, tcpFrame, udpFrame } from './frame-builder.js';
-import type { TcpOptionsSpec } from './frame-builder.js';
+import { TCP_ACK, TCP_FIN, TCP_SYN } from './frame-builder.js';
+import { endpointKey, l2l3, relOffset, rng, secondaryTcp, secondaryUdp, serverStream, streamBase } from './workload-secondary.js';
+import type { Frame, Stream, TcpConn, TcpEdits, UdpFlow } from './workload-secondary.js';
+import { LATE_DEFAULT_MS } from './workload-spec.js';
+import type { DivergeSpec } from './workload-spec.js';
 
-/** A labelled divergence to inject into the secondary. */
-export type DivergeSpec =
-  /** Flip one byte (XOR 0xff) of the server→client stream at `offset`; `flow` = server→client flow text (default: first TCP connection with enough server data). */
-  | { kind: 'byte'; flow?: string; offset: number }
-  /** Flip the last byte of server→client datagram number `index` (default 0) of `flow` (default: first UDP flow). */
-  | { kind: 'udp'; flow?: string; index?: number };
+export type { DivergeSpec, DivergeKind } from './workload-spec.js';
+export { parseDivergeSpec, formatDivergeSpec, DIVERGE_GRAMMAR, LATE_DEFAULT_MS } from './workload-spec.js';
 
 export interface WorkloadOptions {
   /** PRNG seed (default 1). Same capture + options + seed → same files. */
@@ -62,8 +64,18 @@ export interface GroundTruth {
   /** TCP: stream byte offset (0 = first byte after the SYN). UDP: datagram index. */
   offset: number;
   offsetUnit: 'byte' | 'datagram';
-  /** The checkpoint cause the engine should report. */
-  cause: 'payload';
+  /**
+   * Capture time (ms since the epoch) of the primary frame carrying the divergence (TCP: the
+   * first frame with stream byte `offset`, or the FIN when bytes are appended; UDP: the
+   * datagram). A checkpoint releases everything held, so a divergence whose primary frames are
+   * still held when another checkpoint completes is resolved by that one (docs/workload.md).
+   */
+  primaryTimeMs: number;
+  /** missing / extra: how many bytes; late: the delay (ms). */
+  length?: number;
+  delayMs?: number;
+  /** The checkpoint cause the compare engine should report first for this divergence (see docs/workload.md). */
+  cause: DivergenceCause;
 }
 
 export interface WorkloadManifest {
@@ -82,104 +94,6 @@ export interface WorkloadResult {
   primary: string;
   secondary: string;
   manifest: WorkloadManifest;
-}
-
-/** mulberry32: small seeded PRNG (setup-time only). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Frame {
-  bytes: Buffer;
-  sec: number;
-  nsec: number;
-  /** Capture order, to keep sorting stable. */
-  order: number;
-}
-
-/** What the secondary needs from one server frame (copied out of the reused view). */
-interface ServerPkt {
-  frame: Frame;
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
-  payload: Buffer;
-  tsVal: number;
-  tsEcr: number;
-  hasTs: boolean;
-  ipId: number;
-  ttl: number;
-}
-
-interface L2L3 {
-  srcMac: Uint8Array;
-  dstMac: Uint8Array;
-  vlan: number | undefined;
-  src: Uint8Array;
-  dst: Uint8Array;
-  tos: number;
-  df: boolean;
-  sport: number;
-  dport: number;
-}
-
-interface TcpConn {
-  /** Server→client flow text. */
-  flow: string;
-  serverKey: string;
-  midStream: boolean;
-  l: L2L3 | null;
-  pkts: ServerPkt[];
-  synAck: { mss: number; wscale: number | undefined; sackPerm: boolean } | null;
-}
-
-interface UdpFlow {
-  flow: string;
-  serverKey: string;
-  l: L2L3 | null;
-  pkts: { frame: Frame; payload: Buffer; ipId: number; ttl: number }[];
-}
-
-function endpointKey(v: PacketView, src: boolean): string {
-  return src ? formatEndpoint(v.buf, v.ipSrcOff, v.ipAddrLen, v.srcPort) : formatEndpoint(v.buf, v.ipDstOff, v.ipAddrLen, v.dstPort);
-}
-
-function l2l3(v: PacketView): L2L3 {
-  const b = v.buf;
-  return {
-    dstMac: Uint8Array.from(b.subarray(v.ethOff, v.ethOff + 6)),
-    srcMac: Uint8Array.from(b.subarray(v.ethOff + 6, v.ethOff + 12)),
-    vlan: v.vlanCount > 0 ? v.vlanId0 : undefined,
-    src: Uint8Array.from(b.subarray(v.ipSrcOff, v.ipSrcOff + v.ipAddrLen)),
-    dst: Uint8Array.from(b.subarray(v.ipDstOff, v.ipDstOff + v.ipAddrLen)),
-    tos: v.ipTos,
-    df: v.ipVersion === 4 ? v.ipDf : true,
-    sport: v.srcPort,
-    dport: v.dstPort,
-  };
-}
-
-/** Add `us` microseconds to a (sec, nsec) time. */
-function addUs(sec: number, nsec: number, us: number): [number, number] {
-  let n = nsec + Math.round(us * 1000);
-  let s = sec;
-  while (n >= 1e9) {
-    n -= 1e9;
-    s++;
-  }
-  return [s, n];
-}
-
-function later(aSec: number, aNsec: number, bSec: number, bNsec: number): boolean {
-  return aSec > bSec || (aSec === bSec && aNsec > bNsec);
 }
 
 /**
@@ -234,7 +148,7 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
         if (src !== f.serverKey) continue;
         f.l ??= l2l3(v);
         primary.push(frame);
-        f.pkts.push({ frame, payload: Buffer.from(v.buf.subarray(v.payloadOff, v.payloadOff + v.payloadLen)), ipId: v.ipId, ttl: v.ipTtl });
+        f.pkts.push({ frame, payload: Buffer.from(v.buf.subarray(v.payloadOff, v.payloadOff + v.payloadLen)), ipId: v.ipId, ttl: v.ipTtl, csum: (v.buf[v.l4Off + 6]! << 8) | v.buf[v.l4Off + 7]! });
         continue;
       }
       const syn = (v.tcpFlags & TCP_SYN) !== 0;
@@ -276,36 +190,16 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
   }
 
   // ---- resolve divergences to concrete places ----
-  const truth: GroundTruth[] = [];
-  const byteFlips = new Map<TcpConn, number[]>();
-  const udpFlips = new Map<UdpFlow, number[]>();
   const streams = new Map<TcpConn, Stream>();
   for (const c of tcpOrder) streams.set(c, serverStream(c));
-  for (const d of diverge) {
-    if (d.kind === 'byte') {
-      const c = d.flow !== undefined ? tcpOrder.find((x) => x.flow === d.flow) : tcpOrder.find((x) => streams.get(x)!.have[d.offset] === 1);
-      if (c === undefined) throw new ColoError('ERR_INVALID_ARGUMENT', `workload: no TCP connection ${d.flow ?? `with a captured server byte at offset ${d.offset}`} for a byte divergence`);
-      const st = streams.get(c)!;
-      if (!(Number.isInteger(d.offset) && st.have[d.offset] === 1)) throw new ColoError('ERR_INVALID_ARGUMENT', `workload: byte divergence offset ${d.offset} is not a captured byte of ${c.flow}'s ${st.data.length}-byte server stream`);
-      (byteFlips.get(c) ?? byteFlips.set(c, []).get(c)!).push(d.offset);
-      truth.push({ kind: 'byte', flow: c.flow, offset: d.offset, offsetUnit: 'byte', cause: 'payload' });
-    } else {
-      const f = d.flow !== undefined ? udpOrder.find((x) => x.flow === d.flow) : udpOrder.find((x) => x.pkts.some((p) => p.payload.length > 0));
-      const idx = d.index ?? 0;
-      if (f === undefined || !(idx >= 0 && idx < f.pkts.length) || f.pkts[idx]!.payload.length === 0) {
-        throw new ColoError('ERR_INVALID_ARGUMENT', `workload: no UDP server datagram ${idx} with payload in ${d.flow ?? 'any flow'}`);
-      }
-      (udpFlips.get(f) ?? udpFlips.set(f, []).get(f)!).push(idx);
-      truth.push({ kind: 'udp', flow: f.flow, offset: idx, offsetUnit: 'datagram', cause: 'payload' });
-    }
-  }
+  const { truth, edits, udpFlips } = resolveDivergences(diverge, tcpOrder, udpOrder, streams);
 
   // ---- build the secondary ----
   const secondary: Frame[] = [];
   const connections: WorkloadManifest['connections'] = [];
   for (const c of tcpOrder) {
     const before = secondary.length;
-    secondaryTcp(c, streams.get(c)!, byteFlips.get(c) ?? [], rand, rewriteIsn, jitterUs, secondary);
+    secondaryTcp(c, streams.get(c)!, edits.get(c) ?? { flips: [] }, rand, rewriteIsn, jitterUs, secondary);
     connections.push({ flow: c.flow, bytes: streams.get(c)!.known, primaryFrames: c.pkts.length, secondaryFrames: secondary.length - before, midStream: c.midStream });
   }
   for (const f of udpOrder) secondaryUdp(f, udpFlips.get(f) ?? [], rand, jitterUs, secondary);
@@ -339,187 +233,100 @@ function writeFrames(path: string, frames: Frame[]): void {
   }
 }
 
-/** Stream base: sequence number of stream offset 0 (after the SYN-ACK, or the first seen). */
-function streamBase(c: TcpConn): number {
-  const s = c.pkts.find((p) => (p.flags & TCP_SYN) !== 0);
-  if (s !== undefined) return (s.seq + 1) >>> 0;
-  return c.pkts.length > 0 ? c.pkts[0]!.seq : 0;
+const bad = (msg: string): ColoError => new ColoError('ERR_INVALID_ARGUMENT', `workload: ${msg}`);
+
+function timeMs(f: Frame): number {
+  return f.sec * 1000 + f.nsec / 1e6;
 }
 
-/** Offset of a packet's payload in the stream (SYN occupies one sequence number). */
-function relOffset(p: ServerPkt, base: number): number {
-  const seq = (p.flags & TCP_SYN) !== 0 ? (p.seq + 1) >>> 0 : p.seq;
-  return (seq - base) | 0;
+/** Capture time of the first server frame carrying stream byte `off` (else the FIN, else the last frame). */
+function tcpTimeMs(c: TcpConn, off: number): number {
+  const base = streamBase(c);
+  const p = c.pkts.find((x) => x.payload.length > 0 && relOffset(x, base) <= off && off < relOffset(x, base) + x.payload.length)
+    ?? c.pkts.find((x) => (x.flags & TCP_FIN) !== 0) ?? c.pkts[c.pkts.length - 1]!;
+  return timeMs(p.frame);
+}
+
+/** True when every byte of [from, to) of the stream was captured. */
+function captured(st: Stream, from: number, to: number): boolean {
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && to <= st.data.length && from < to)) return false;
+  for (let k = from; k < to; k++) if (st.have[k] !== 1) return false;
+  return true;
 }
 
 /**
- * The server's byte stream as the capture shows it: `data[k]` is valid where `have[k]` is 1
- * (first copy of each byte wins). Holes are bytes the capture lost; the secondary skips them
- * too, so both outputs show the same gap.
+ * Place each divergence on a concrete connection / datagram and state its ground truth.
+ * Causes (checked against the engine in test/replay/workload-kinds.test.ts):
+ * - byte, extra inside the stream: the two sides differ at `offset` → `payload`.
+ * - extra appended at the stream end: the primary's FIN sits where the secondary still has
+ *   bytes → `length`.
+ * - missing, late, silent: the primary's bytes at `offset` find no secondary bytes within
+ *   compare_timeout → `timeout`.
  */
-interface Stream {
-  data: Buffer;
-  have: Uint8Array;
-  /** Bytes known (have = 1). */
-  known: number;
-}
-
-function serverStream(c: TcpConn): Stream {
-  const base = streamBase(c);
-  let cap = 0;
-  for (const p of c.pkts) cap = Math.max(cap, relOffset(p, base) + p.payload.length);
-  const data = Buffer.alloc(Math.max(cap, 0));
-  const have = new Uint8Array(data.length);
-  let known = 0;
-  for (const p of c.pkts) {
-    const o = relOffset(p, base);
-    for (let i = 0; i < p.payload.length; i++) {
-      const k = o + i;
-      if (k < 0 || have[k] === 1) continue;
-      data[k] = p.payload[i]!;
-      have[k] = 1;
-      known++;
-    }
-  }
-  return { data, have, known };
-}
-
-/** Longest the secondary holds back a data tail waiting to coalesce it (µs of capture time). */
-const HOLD_MAX_US = 2000;
-
-function usBetween(a: Frame, b: Frame): number {
-  return (b.sec - a.sec) * 1e6 + (b.nsec - a.nsec) / 1e3;
-}
-
-const SEC_MSS = [536, 1024, 1200, 1348, 1380, 1440, 1448, 1460] as const;
-
-function secondaryTcp(c: TcpConn, stream: Stream, flips: number[], rand: () => number, rewriteIsn: boolean, jitterUs: number, out: Frame[]): void {
-  if (c.l === null || c.pkts.length === 0) return;
-  const l = c.l;
-  const data = Buffer.from(stream.data);
-  const have = stream.have;
-  for (const o of flips) data[o] = data[o]! ^ 0xff;
-  const base = streamBase(c);
-  const isn = Math.floor(rand() * 0x100000000) >>> 0;
-  // Mid-stream there is no handshake to learn a secondary ISN from: both stacks share the
-  // primary's sequence state, as after a COLO checkpoint (the compare engine's 'midstream' rule).
-  const dataBase = rewriteIsn || c.synAck === null ? base : (isn + 1) >>> 0;
-  const ipIdStart = Math.floor(rand() * 0x10000);
-  let ipIdDelta = 0;
-  const ttl = c.pkts[0]!.ttl === 64 ? 63 : 64;
-  const tsOff = 1 + Math.floor(rand() * 0x7fffffff);
-  const winDelta = 1 + Math.floor(rand() * 512);
-  const primMss = c.synAck?.mss ?? 0;
-  const mssChoices = SEC_MSS.filter((m) => m !== primMss);
-  const mss = mssChoices[Math.floor(rand() * mssChoices.length)]!;
-  let sent = 0; // stream bytes the secondary has sent
-  let finSent = false;
-  let lastSec = 0;
-  let lastNsec = 0;
-
-  const emit = (p: ServerPkt, flags: number, seq: number, payload: Uint8Array | undefined, options: TcpOptionsSpec | undefined): void => {
-    let [s, n] = addUs(p.frame.sec, p.frame.nsec, rand() * jitterUs);
-    if (later(lastSec, lastNsec, s, n)) [s, n] = [lastSec, lastNsec];
-    lastSec = s;
-    lastNsec = n;
-    // An independent stack's IP ID counter: its own start, never the primary's value.
-    let id = (ipIdStart + ipIdDelta++) & 0xffff;
-    if (id === p.ipId) id = (id + 1) & 0xffff;
-    const bytes = tcpFrame({
-      srcMac: l.srcMac, dstMac: l.dstMac, vlan: l.vlan, src: l.src, dst: l.dst, tos: l.tos, df: l.df, ttl, ipId: l.src.length === 4 ? id : 0,
-      sport: l.sport, dport: l.dport, seq: seq >>> 0, ack: (flags & TCP_ACK) !== 0 ? p.ack : 0, flags,
-      window: Math.max(1, p.window - winDelta), options, payload,
-    });
-    out.push({ bytes, sec: s, nsec: n, order: p.frame.order });
-  };
-  const tsOpt = (p: ServerPkt): TcpOptionsSpec | undefined => (p.hasTs ? { timestamp: { val: (p.tsVal + tsOff) >>> 0, ecr: p.tsEcr } } : undefined);
-
-  /** Send the captured stream bytes in [sent, upTo) in segments of at most `mss`, never across a hole. */
-  const flushData = (p: ServerPkt, upTo: number): void => {
-    while (sent < upTo) {
-      if (have[sent] !== 1) {
-        sent++;
-        continue;
+function resolveDivergences(
+  diverge: readonly DivergeSpec[], tcpOrder: TcpConn[], udpOrder: UdpFlow[], streams: Map<TcpConn, Stream>,
+): { truth: GroundTruth[]; edits: Map<TcpConn, TcpEdits>; udpFlips: Map<UdpFlow, number[]> } {
+  const truth: GroundTruth[] = [];
+  const edits = new Map<TcpConn, TcpEdits>();
+  const udpFlips = new Map<UdpFlow, number[]>();
+  const editsOf = (c: TcpConn): TcpEdits => edits.get(c) ?? edits.set(c, { flips: [] }).get(c)!;
+  const structural = (e: TcpEdits | undefined): boolean => e !== undefined && (e.missing ?? e.extra ?? e.late ?? e.silent) !== undefined;
+  for (const d of diverge) {
+    if (d.kind === 'udp') {
+      const f = d.flow !== undefined ? udpOrder.find((x) => x.flow === d.flow) : udpOrder.find((x) => x.pkts.some((p) => p.payload.length > 0));
+      const idx = d.index ?? 0;
+      if (f === undefined || !(Number.isInteger(idx) && idx >= 0 && idx < f.pkts.length) || f.pkts[idx]!.payload.length === 0) {
+        throw bad(`no UDP server datagram ${idx} with payload in ${d.flow ?? 'any flow'}`);
       }
-      let n = 1;
-      while (n < mss && sent + n < upTo && have[sent + n] === 1) n++;
-      const last = sent + n >= upTo || have[sent + n] !== 1;
-      emit(p, last ? TCP_ACK | TCP_PSH : TCP_ACK, dataBase + sent, data.subarray(sent, sent + n), tsOpt(p));
-      sent += n;
-    }
-  };
-
-  let finAt = -1; // stream offset of the primary's FIN, once seen
-  let finPkt: ServerPkt | null = null;
-  const sendFin = (p: ServerPkt): void => {
-    flushData(p, finAt);
-    sent = Math.max(sent, finAt);
-    const f = finPkt!;
-    emit(p, f.flags & (TCP_FIN | TCP_ACK), dataBase + finAt, undefined, tsOpt(p));
-    finSent = true;
-  };
-  let seenEnd = 0; // highest stream byte the primary has sent so far
-  for (let i = 0; i < c.pkts.length; i++) {
-    const p = c.pkts[i]!;
-    const o = relOffset(p, base);
-    if ((p.flags & TCP_RST) !== 0) {
-      // Every reset is mirrored at the primary's stream position (a stack answers each
-      // unwanted segment with one), after the data the primary had sent before it.
-      if (!finSent) flushData(p, seenEnd);
-      emit(p, p.flags & (TCP_RST | TCP_ACK), dataBase + Math.max(o, 0), undefined, undefined);
+      (udpFlips.get(f) ?? udpFlips.set(f, []).get(f)!).push(idx);
+      truth.push({ kind: 'udp', flow: f.flow, offset: idx, offsetUnit: 'datagram', primaryTimeMs: timeMs(f.pkts[idx]!.frame), cause: 'payload' });
       continue;
     }
-    if (finSent) continue; // the primary's FIN retransmissions: the secondary's own are not modelled
-    if ((p.flags & TCP_SYN) !== 0) {
-      const sa = c.synAck;
-      const opt: TcpOptionsSpec = { mss, sackPermitted: sa?.sackPerm === true ? true : undefined, wscale: sa?.wscale };
-      if (p.hasTs) opt.timestamp = { val: (p.tsVal + tsOff) >>> 0, ecr: p.tsEcr };
-      emit(p, p.flags & (TCP_SYN | TCP_ACK), isn, undefined, opt);
-      continue;
+    const len = d.kind === 'missing' || d.kind === 'extra' ? d.length : 1;
+    if (!(Number.isInteger(len) && len >= 1)) throw bad(`${d.kind} divergence length ${len} must be a positive integer`);
+    // extra may sit right after the last byte (appended); the others need captured bytes there.
+    const fits = (st: Stream): boolean => (d.kind === 'extra'
+      ? Number.isInteger(d.offset) && d.offset >= 0 && (d.offset === st.data.length ? st.data.length > 0 : captured(st, d.offset, d.offset + 1))
+      : captured(st, d.offset, d.offset + len));
+    const what = d.kind === 'missing' ? `captured server bytes [${d.offset}, ${d.offset + len})` : `a captured server byte at offset ${d.offset}`;
+    const c = d.flow !== undefined ? tcpOrder.find((x) => x.flow === d.flow) : tcpOrder.find((x) => fits(streams.get(x)!) && (d.kind === 'byte' ? !structural(edits.get(x)) : edits.get(x) === undefined));
+    if (c === undefined) throw bad(`no TCP connection ${d.flow ?? `with ${what}`} for a ${d.kind} divergence`);
+    const st = streams.get(c)!;
+    if (!fits(st)) throw bad(`${d.kind} divergence at offset ${d.offset}${d.kind === 'missing' ? `+${len}` : ''} does not fit ${c.flow}'s ${st.data.length}-byte server stream (needs ${what})`);
+    const e = editsOf(c);
+    if (d.kind !== 'byte' && (structural(e) || (e.flips.length > 0))) throw bad(`${c.flow} already has a divergence: a ${d.kind} divergence must be the only one on its connection`);
+    if (d.kind === 'byte' && structural(e)) throw bad(`${c.flow} already has a ${Object.keys(e).find((k) => k !== 'flips')} divergence: it must be the only one on its connection`);
+    const gt = { kind: d.kind, flow: c.flow, offset: d.offset, offsetUnit: 'byte' as const, primaryTimeMs: tcpTimeMs(c, d.offset) };
+    switch (d.kind) {
+      case 'byte':
+        e.flips.push(d.offset);
+        truth.push({ ...gt, cause: 'payload' });
+        break;
+      case 'missing':
+        e.missing = { offset: d.offset, length: len };
+        truth.push({ ...gt, length: len, cause: 'timeout' });
+        break;
+      case 'extra': {
+        // Every inserted byte differs from the primary's byte it displaces, so the first
+        // difference is at `offset` itself.
+        const bytes = Buffer.alloc(len);
+        for (let i = 0; i < len; i++) bytes[i] = (d.offset + i < st.data.length ? st.data[d.offset + i]! : 0x0a) ^ 0xa5;
+        e.extra = { offset: d.offset, bytes };
+        truth.push({ ...gt, length: len, cause: d.offset === st.data.length ? 'length' : 'payload' });
+        break;
+      }
+      case 'late': {
+        const delayMs = d.delayMs ?? LATE_DEFAULT_MS;
+        if (!(Number.isInteger(delayMs) && delayMs >= 1)) throw bad(`late divergence delay ${delayMs} must be a positive integer (ms)`);
+        e.late = { offset: d.offset, delayMs };
+        truth.push({ ...gt, delayMs, cause: 'timeout' });
+        break;
+      }
+      case 'silent':
+        e.silent = { offset: d.offset };
+        truth.push({ ...gt, cause: 'timeout' });
+        break;
     }
-    if (p.payload.length > 0) seenEnd = Math.min(data.length, Math.max(seenEnd, o + p.payload.length));
-    const fin = (p.flags & TCP_FIN) !== 0;
-    if (fin && finAt < 0) {
-      finAt = o + p.payload.length;
-      finPkt = p;
-    }
-    const lastPkt = i === c.pkts.length - 1;
-    if (seenEnd > sent) {
-      // Coalescing: a second stack may hold small tails back and send them with the next data,
-      // but only briefly (Nagle waits about an RTT), never across an idle gap of the primary.
-      const next = lastPkt ? undefined : c.pkts[i + 1]!.frame;
-      const soon = next !== undefined && usBetween(p.frame, next) <= HOLD_MAX_US;
-      const hold = finAt < 0 && soon && rand() < 0.35;
-      if (!hold) flushData(p, seenEnd);
-      else if (seenEnd - sent >= mss) flushData(p, sent + Math.floor((seenEnd - sent) / mss) * mss);
-    } else if (!fin && p.payload.length === 0 && rand() >= 0.3) {
-      // Pure ACK (some skipped: delayed ACK on the second stack).
-      emit(p, TCP_ACK, dataBase + sent, undefined, tsOpt(p));
-    }
-    // The FIN goes out once the data before it has: a capture may show the FIN before a
-    // late data segment (out of order), and the secondary's FIN must sit at the same offset.
-    if (finAt >= 0 && seenEnd >= finAt) sendFin(p);
   }
-  const lastP = c.pkts[c.pkts.length - 1]!;
-  if (!finSent && sent < seenEnd) flushData(lastP, seenEnd);
-  if (!finSent && finAt >= 0) sendFin(lastP);
-}
-
-function secondaryUdp(f: UdpFlow, flips: number[], rand: () => number, jitterUs: number, out: Frame[]): void {
-  if (f.l === null) return;
-  const l = f.l;
-  const ipIdStart = Math.floor(rand() * 0x10000);
-  const ttl = f.pkts[0]!.ttl === 64 ? 63 : 64;
-  f.pkts.forEach((p, i) => {
-    let payload: Uint8Array = p.payload;
-    if (flips.includes(i)) {
-      payload = Buffer.from(p.payload);
-      payload[payload.length - 1] = payload[payload.length - 1]! ^ 0xff;
-    }
-    let id = (ipIdStart + i) & 0xffff;
-    if (id === p.ipId) id = (id + 1) & 0xffff;
-    const [s, n] = addUs(p.frame.sec, p.frame.nsec, rand() * jitterUs);
-    const bytes = udpFrame({ srcMac: l.srcMac, dstMac: l.dstMac, vlan: l.vlan, src: l.src, dst: l.dst, tos: l.tos, df: l.df, ttl, ipId: l.src.length === 4 ? id : 0, sport: l.sport, dport: l.dport, payload });
-    out.push({ bytes, sec: s, nsec: n, order: p.frame.order });
-  });
+  return { truth, edits, udpFlips };
 }

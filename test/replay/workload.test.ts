@@ -170,7 +170,7 @@ describe('makeWorkload through colo-proxy compare (CLI, offline pcap inputs)', (
     const probe = makeWorkload(cap, dir('probe'));
     const target = probe.manifest.connections[1]!;
     const w = makeWorkload(cap, dir('div'), { seed: 5, diverge: [{ kind: 'byte', flow: target.flow, offset: 300 }] });
-    expect(w.manifest.groundTruth).toEqual([{ kind: 'byte', flow: target.flow, offset: 300, offsetUnit: 'byte', cause: 'payload' }]);
+    expect(w.manifest.groundTruth).toEqual([{ kind: 'byte', flow: target.flow, offset: 300, offsetUnit: 'byte', primaryTimeMs: expect.any(Number), cause: 'payload' }]);
     return { flow: target.flow, cps: runCompare(w, 'cmpdiv') };
   };
 
@@ -189,14 +189,10 @@ describe('makeWorkload through colo-proxy compare (CLI, offline pcap inputs)', (
     expect(cps.map((c) => [c.flow, c.offset, c.offsetUnit, c.cause])).toEqual([[gt.flow, gt.offset, 'datagram', 'payload']]);
   }, 30_000);
 
-  // KNOWN ENGINE ISSUE (src/compare, not the workload): the shadow re-anchor after the
-  // checkpoint restarts both sides at their own delivered ends (TcpConn.reanchor), which differ
-  // when the two sides are segmented differently, so a spurious 'length' checkpoint follows at
-  // the FIN. Anchoring both at one common offset fixes this case but breaks the other one
-  // (test/compare/checkpoint.test.ts: responses of different lengths, where own ends are
-  // right); the engine needs to choose the alignment from the bytes that follow. This asserts
-  // the wanted result and is expected to fail until then; when it passes, drop `.fails`.
-  it.fails('one injected byte change gives exactly ONE checkpoint (expected to fail: engine shadow re-anchor)', () => {
+  // The two sides are segmented differently: after the checkpoint the shadow re-anchor must
+  // pick the alignment from the bytes that follow, or a spurious 'length' checkpoint follows at
+  // the FIN (test/compare/shadow-reanchor.test.ts covers the engine side).
+  it('one injected byte change gives exactly ONE checkpoint (shadow re-anchor chosen from the following bytes)', () => {
     const { flow, cps } = injectOne();
     expect(cps.map((c) => [c.flow, c.offset, c.offsetUnit, c.cause])).toEqual([[flow, 300, 'byte', 'payload']]);
   }, 30_000);
