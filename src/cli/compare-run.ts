@@ -13,19 +13,18 @@
  *   held primary frame to the output before exit.
  */
 import { appendFileSync } from 'node:fs';
-import { CaptureMerge, recordTimeMs } from '../capture/merge.js';
 import { PcapWriter } from '../capture/writer.js';
 import { CompareEngine } from '../compare/engine.js';
 import type { DivergenceRecord } from '../compare/divergence.js';
 import { ControllerPort } from '../compare/checkpoint-port.js';
+import { replayCapturePair } from '../compare/offline-replay.js';
 import type { CheckpointController } from '../control/checkpoint.js';
 import { NotifyDevController } from '../control/notify-dev.js';
 import { QmpCheckpointController } from '../control/qmp-checkpoint.js';
 import { QmpClient } from '../control/qmp-client.js';
 import { ShadowCheckpointController } from '../control/shadow-checkpoint.js';
 import { ColoError } from '../errors.js';
-import { NO_HANDLE, PacketPool } from '../packet/pool.js';
-import { Pacer, waitUntil } from '../replay/pacer.js';
+import { PacketPool } from '../packet/pool.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { FramedChannel } from '../wire/connection.js';
 
@@ -130,7 +129,13 @@ export async function runCompare(opts: CompareCliOptions): Promise<number> {
 
   if (offline) {
     now = () => engine.nowMs;
-    await runOffline(opts, pool, engine, () => inputPaused || !engine.wantsInput());
+    await replayCapturePair(opts.primary_in.slice(PCAP.length), opts.secondary_in.slice(PCAP.length), pool, engine, {
+      realtime: opts.realtime,
+      paused: () => inputPaused,
+      // The end of a file is not the end of time: what is still held then would time out on a
+      // live link, so let it, and its records are written, before closing releases it.
+      drainMs: opts.compare_timeout + opts.expired_scan_cycle,
+    });
     await shutdown();
   } else {
     await runLive(opts, pool, engine, inputs, log, () => stopped, shutdown);
@@ -212,34 +217,6 @@ async function makeSink(opts: CompareCliOptions, pool: PacketPool, log: Logger):
     },
     stats: () => ({ kind: 'socket', ...ch.stats() }),
   };
-}
-
-async function runOffline(opts: CompareCliOptions, pool: PacketPool, engine: CompareEngine, paused: () => boolean): Promise<void> {
-  const merge = new CaptureMerge([opts.primary_in.slice(PCAP.length), opts.secondary_in.slice(PCAP.length)]);
-  const pacer = opts.realtime ? new Pacer({ kind: 'multiplier', factor: 1 }) : null;
-  try {
-    for (let i = merge.next(); i >= 0; i = merge.next()) {
-      const rec = merge.record(i);
-      const t = recordTimeMs(rec);
-      if (pacer) await waitUntil(pacer.due(t, performance.now()));
-      // A requested checkpoint completes asynchronously (shadow: on the next microtask): let
-      // it land before the next frame, as it would between packets on a live link.
-      if (engine.checkpointPending) await new Promise<void>((r) => setImmediate(r));
-      // Backpressure offline: wait for the checkpoint (or the pool) instead of dropping.
-      while (paused()) await new Promise<void>((r) => setTimeout(r, 1));
-      let h = pool.copyIn(rec.buf, rec.off, rec.capLen);
-      while (h === NO_HANDLE) {
-        await new Promise<void>((r) => pool.whenAvailable(r));
-        h = pool.copyIn(rec.buf, rec.off, rec.capLen);
-      }
-      pool.tag[h] = 0;
-      if (i === 0) engine.primary(h, t);
-      else engine.secondary(h, t);
-      engine.tick(t);
-    }
-  } finally {
-    merge.close();
-  }
 }
 
 async function runLive(
