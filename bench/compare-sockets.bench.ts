@@ -5,8 +5,9 @@
  * every row), released frames read back from outdev:
  *
  * 1. baseline: the feeder into two in-process sinks that only count — the harness's ceiling;
- * 2. colo-proxy: the real `colo-proxy compare` command in a child process (built dist/, or
- *    src/ through tsx when dist/ is missing), servers on all three sockets, we connect;
+ * 2. colo-proxy: the real `colo-proxy compare` command in a child process (the same build as
+ *    this bench: dist/ under `npm run bench`, src/ through tsx when run from source), servers
+ *    on all three sockets, we connect (src/replay/bench-sockets.ts, shared with `bench replay`);
  * 3. QEMU 7.2's colo-compare (guest-less, QemuColoCompare), when qemu-system-x86_64 exists.
  *
  * Both sides send identical frames (each connection opened with a SYN-ACK, then data), so
@@ -26,9 +27,7 @@
  * Each figure is the median of 3 runs, each on a fresh engine after a
  * 2000-frame warm-up on other connections.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PacketPool } from '../src/packet/pool.js';
@@ -40,8 +39,8 @@ import type { FeedFrame } from '../src/replay/lockstep.js';
 import { QemuColoCompare } from '../src/replay/qemu-compare.js';
 import { qemuAvailable } from '../src/replay/qemu-process.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN, tcpFrame } from '../src/replay/frame-builder.js';
+import { clientTarget, coloProxyCli, startColoProxyChild } from '../src/replay/bench-sockets.js';
 import { median, type BenchRow } from './harness.js';
-import { projectRoot } from './paths.js';
 
 const SUITE = 'compare-sockets';
 const RUNS = 3;
@@ -128,26 +127,6 @@ interface Rig {
   stop(): Promise<string>;
 }
 
-/** A client FramedChannel and its FeedTarget (drain waiters woken on drain/disconnect). */
-function clientTarget(path: string, pool: PacketPool, onFrame: (h: number) => void): { ch: FramedChannel; target: FeedTarget } {
-  let waiters: Array<() => void> = [];
-  const wake = (): void => {
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
-  };
-  const ch = new FramedChannel({ endpoint: `unix:${path}`, vnetHdr: false, pool, reconnectMs: 20, onFrame, onDrain: wake, onDisconnected: wake });
-  const target: FeedTarget = {
-    writeFrame: (b, o, l, v) => ch.writeFrame(b, o, l, v),
-    flush: () => ch.flush(),
-    get backpressured() {
-      return ch.backpressured;
-    },
-    whenDrained: () => (ch.backpressured && ch.connected ? new Promise<void>((r) => waiters.push(r)) : Promise.resolve()),
-  };
-  return { ch, target };
-}
-
 async function sinkRig(recv: Receiver): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'colo-bench-csock-'));
   const pool = new PacketPool();
@@ -184,89 +163,16 @@ async function sinkRig(recv: Receiver): Promise<Rig> {
   };
 }
 
-/** How to run the CLI: the built one (what `npm run bench` measures), else src/ through tsx. */
-function cliCommand(): { argv: string[]; label: string } {
-  const root = projectRoot();
-  const built = join(root, 'dist', 'src', 'cli', 'main.js');
-  if (existsSync(built)) return { argv: [built], label: 'dist' };
-  return { argv: ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')], label: 'tsx' };
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-interface CliSummary {
-  accounting?: { primary?: { received?: number; released?: number; held?: number } };
-  checkpoints?: { requested?: number };
-}
-
+/** The real `colo-proxy compare` in a child process (src/replay/bench-sockets.ts, shared with `bench replay`). */
 async function proxyRig(recv: Receiver): Promise<Rig> {
-  const dir = mkdtempSync(join(tmpdir(), 'colo-bench-csock-'));
-  const sock = (n: string): string => join(dir, n);
-  const cmd = cliCommand();
-  const child = spawn(
-    process.execPath,
-    [...cmd.argv, 'compare', '--primary_in', `unix:${sock('p.sock')},server`, '--secondary_in', `unix:${sock('s.sock')},server`, '--outdev', `unix:${sock('o.sock')},server`, '-q', '--json'],
-    { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-  const pool = new PacketPool();
-  const cp = clientTarget(sock('p.sock'), pool, (h) => pool.release(h));
-  const cs = clientTarget(sock('s.sock'), pool, (h) => pool.release(h));
-  const out = clientTarget(sock('o.sock'), pool, (h) => recv.onFrame(pool, h));
-  const chans = [cp.ch, cs.ch, out.ch];
-  const kill = async (): Promise<void> => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 2000);
-      }
-    }
-  };
-  const cleanup = async (): Promise<void> => {
-    await kill();
-    for (const ch of chans) await ch.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    // The CLI listens once it has started; connect when all three sockets exist.
-    const deadline = performance.now() + 20_000;
-    while (!['p.sock', 's.sock', 'o.sock'].every((n) => existsSync(sock(n)))) {
-      if (child.exitCode !== null) throw new Error(`colo-proxy compare exited (${child.exitCode}) at start-up: ${stderr}`);
-      if (performance.now() > deadline) throw new Error(`colo-proxy compare did not listen within 20 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    for (const ch of chans) await ch.start();
-    await Promise.all(chans.map((ch) => ch.whenConnected()));
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+  const child = await startColoProxyChild({ onRelease: (pool, h) => recv.onFrame(pool, h) });
   return {
-    targets: { primary: cp.target, secondary: cs.target },
+    targets: child.targets,
     async stop() {
       // SIGTERM while connected: the CLI releases anything held, then prints its statistics.
-      await kill();
-      for (const ch of chans) await ch.close();
-      rmSync(dir, { recursive: true, force: true });
-      let s: CliSummary;
-      try {
-        s = JSON.parse(stdout) as CliSummary;
-      } catch {
-        return `no JSON statistics from colo-proxy (exit ${child.exitCode ?? child.signalCode}): ${stdout.slice(0, 200)} ${stderr}`;
-      }
+      const r = await child.stop();
+      const s = r.summary;
+      if (s === null) return `no JSON statistics from colo-proxy: ${r.stdout.slice(0, 200)} ${r.stderr}`;
       const p = s.accounting?.primary;
       const req = s.checkpoints?.requested;
       if (p === undefined || req === undefined) return 'unexpected JSON statistics shape';
@@ -365,7 +271,7 @@ export async function run(): Promise<BenchRow[]> {
   }
   const baseName = 'feeder → unix sockets → counting sink';
   const rows = [row(baseName, base, `; ${N} × 1448 B × 2 sides, ${CONNS} conns`)];
-  rows.push(row('colo-proxy compare (child process)', proxy, `; CLI from ${cliCommand().label}`, baseName));
+  rows.push(row('colo-proxy compare (child process)', proxy, `; CLI from ${coloProxyCli().label}`, baseName));
   if (hasQemu) rows.push(row('QEMU 7.2 colo-compare', qemu, '', baseName));
   return rows;
 }
