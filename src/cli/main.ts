@@ -9,6 +9,10 @@ import { Command } from 'commander';
 import { registerFlows } from './flows.js';
 import { registerCompare } from './compare.js';
 import { registerInspect } from './inspect.js';
+import { registerBench } from './bench.js';
+import { registerDiff } from './diff.js';
+import { registerWorkload } from './workload.js';
+import { registerReplay } from './replay.js';
 
 /** package.json sits two levels up from src/cli (tsx) or three from dist/src/cli (built). */
 function packageVersion(): string {
@@ -34,6 +38,10 @@ const program = new Command('colo-proxy')
 registerInspect(program);
 registerCompare(program);
 registerFlows(program);
+registerBench(program);
+registerDiff(program);
+registerWorkload(program);
+registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);
