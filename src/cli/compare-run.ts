@@ -39,6 +39,7 @@ export interface CompareCliOptions {
   qmp?: string;
   notify_dev?: string;
   checkpointLog?: string;
+  divergenceLog?: string;
   realtime: boolean;
   allowRemote: boolean;
   json: boolean;
@@ -141,7 +142,7 @@ export async function runCompare(opts: CompareCliOptions): Promise<number> {
     await runLive(opts, pool, engine, inputs, log, () => stopped, shutdown);
   }
   await sink.close();
-  printSummary(opts, engine, controller, sink);
+  printSummary(opts, engine, controller, sink, pool);
   return 0;
 }
 
@@ -163,8 +164,10 @@ function makeController(opts: CompareCliOptions, log: Logger): { controller: Che
 
 function logDivergence(opts: CompareCliOptions, r: DivergenceRecord, log: Logger): void {
   if (r.requested) log.info('checkpoint requested', { cause: r.cause, flow: r.flow, offset: r.offset, checkpoint: r.checkpoint });
-  if (opts.checkpointLog && r.requested) {
-    appendFileSync(opts.checkpointLog, JSON.stringify(r) + '\n');
+  if ((opts.checkpointLog && r.requested) || opts.divergenceLog) {
+    const line = JSON.stringify(r) + '\n';
+    if (opts.checkpointLog && r.requested) appendFileSync(opts.checkpointLog, line);
+    if (opts.divergenceLog) appendFileSync(opts.divergenceLog, line);
   }
 }
 
@@ -262,10 +265,10 @@ async function runLive(
   await Promise.all([pri.close(), sec.close()]);
 }
 
-function printSummary(opts: CompareCliOptions, engine: CompareEngine, controller: CheckpointController, sink: Sink): void {
+function printSummary(opts: CompareCliOptions, engine: CompareEngine, controller: CheckpointController, sink: Sink, pool: PacketPool): void {
   const acc = engine.accounting();
   const st = engine.statsSnapshot();
-  const out = { accounting: acc, stats: st, checkpoints: controller.stats(), output: sink.stats(), records: engine.records().length };
+  const out = { accounting: acc, stats: st, checkpoints: controller.stats(), output: sink.stats(), records: engine.records().length, pool: pool.stats() };
   if (opts.json) {
     console.log(JSON.stringify(out, null, 2));
     return;

@@ -21,6 +21,7 @@ export function registerCompare(program: Command): void {
     .option('--qmp <endpoint>', "the primary QEMU's QMP socket: checkpoints via migrate-set-parameters x-checkpoint-delay, flushed on RESUME")
     .option('--notify_dev <endpoint>', 'Xen-style checkpoint channel: send DO_CHECKPOINT, flush on COLO_CHECKPOINT')
     .option('--checkpoint-log <path>', 'append one JSON object per checkpoint request (cause, flow, offset, bytes, …)')
+    .option('--divergence-log <path>', 'append one JSON object per divergence found, including those that joined a checkpoint already pending ("requested": false)')
     .option('--realtime', 'pcap: inputs are replayed at capture timing (default: as fast as possible)', false)
     .option('--allow-remote', 'allow listening on non-loopback addresses (the stream is unauthenticated)', false)
     .option('--json', 'print the final statistics as JSON', false)

@@ -3,7 +3,7 @@
  * deployment runs), listening on three unix sockets with QEMU chardev framing; this process
  * connects, writes both inputs with the lockstep feeder and reads outdev. Checkpoints run in
  * shadow mode (no --qmp/--notify_dev: each completes on the next microtask) and are read back
- * from `--checkpoint-log` (DivergenceRecord JSON lines: the requesting record of each
+ * from `--divergence-log` (DivergenceRecord JSON lines: the requesting record of each
  * checkpoint, and — when the compare command logs them — the records that joined it). Peak memory:
  * the child's VmHWM just before it is stopped.
  *
@@ -120,7 +120,7 @@ export async function startColoProxyChild(o: ColoProxyChildOptions): Promise<Col
   const extra = s === undefined ? [] : ['--compare_timeout', String(s.compareTimeoutMs), '--expired_scan_cycle', String(s.expiredScanCycleMs), '--max_queue_size', String(s.maxQueueSize)];
   const child = spawn(
     process.execPath,
-    [...cmd.argv, 'compare', '--primary_in', `unix:${sock('p.sock')},server`, '--secondary_in', `unix:${sock('s.sock')},server`, '--outdev', `unix:${sock('o.sock')},server`, '--checkpoint-log', log, ...extra, '-q', '--json'],
+    [...cmd.argv, 'compare', '--primary_in', `unix:${sock('p.sock')},server`, '--secondary_in', `unix:${sock('s.sock')},server`, '--outdev', `unix:${sock('o.sock')},server`, '--divergence-log', log, ...extra, '-q', '--json'],
     { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
