@@ -5,9 +5,8 @@
  * checkpoints, missed and spurious divergences. See docs/bench.md.
  */
 import { writeFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { ColoError } from '../errors.js';
-import type { PaceOptions } from '../replay/feed.js';
 import { benchHtml } from '../replay/bench-html.js';
 import { renderReport } from '../replay/bench-report.js';
 import { runReplayBench } from '../replay/bench-replay.js';
@@ -15,18 +14,15 @@ import type { BenchMode } from '../replay/bench-run.js';
 import { loadBenchWorkload } from '../replay/bench-workload.js';
 import { Progress } from '../util/progress.js';
 import { parseIntOption } from './options.js';
+import { addPaceOptions, feedPace, paceFromFlags, type PaceFlags } from './pace-options.js';
 
-interface BenchReplayOptions {
+interface BenchReplayOptions extends PaceFlags {
   primary?: string;
   secondary?: string;
   mode: 'in-process' | 'sockets' | 'all';
   againstQemu: boolean;
   runs: number;
   warmup: number;
-  topspeed?: boolean;
-  pace?: string;
-  multiplier?: number;
-  pps?: number;
   compareTimeout: number;
   maxQueueSize: number;
   json: boolean;
@@ -34,26 +30,9 @@ interface BenchReplayOptions {
   quiet: boolean;
 }
 
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
-  return n;
-}
-
-/** The pacing flags as feed options (tcpreplay style; at most one of them). */
-export function paceFromFlags(o: Pick<BenchReplayOptions, 'topspeed' | 'pace' | 'multiplier' | 'pps'>): PaceOptions {
-  const given = [o.topspeed === true, o.pace !== undefined, o.multiplier !== undefined, o.pps !== undefined].filter(Boolean).length;
-  if (given > 1) throw new ColoError('ERR_INVALID_ARGUMENT', 'give at most one of --topspeed, --pace, --multiplier, --pps');
-  if (o.pace !== undefined && o.pace !== 'capture') throw new ColoError('ERR_INVALID_ARGUMENT', `--pace: only "capture" is known, got "${o.pace}"`);
-  if (o.pace === 'capture') return { speed: 1 };
-  if (o.multiplier !== undefined) return { speed: o.multiplier };
-  if (o.pps !== undefined) return { pps: o.pps };
-  return {};
-}
-
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks on captures: colo-proxy against QEMU colo-compare');
-  bench
+  const replay = bench
     .command('replay')
     .description('replay a primary/secondary workload through the compare engine(s); frames/s, hold latency, checkpoints, missed and spurious divergences')
     .argument('[workload]', 'workload directory (primary.pcap, secondary.pcap, manifest.json with the ground truth), as written by `colo-proxy workload make`')
@@ -62,11 +41,8 @@ export function registerBench(program: Command): void {
     .option('--mode <mode>', 'colo-proxy modes: in-process (the engine alone), sockets (the compare command over unix sockets with QEMU framing), all', 'all')
     .option('--against-qemu', "also run QEMU's colo-compare (qemu-system-x86_64, guest-less) over the same sockets, framing and pacing; prints colo-proxy/QEMU ratios", false)
     .option('--runs <n>', 'repetitions per engine and mode (median and min–max are reported)', parseIntOption(1, 1000), 3)
-    .option('--warmup <frames>', 'warm-up frames per side before each run: copies of the workload\'s own TCP/UDP frames on other ports, identical on both sides; 0 = none', parseIntOption(0, 10_000_000), 20_000)
-    .option('--topspeed', 'as fast as the engines accept (the default)')
-    .option('--pace <how>', '"capture": at the capture\'s own timing')
-    .option('--multiplier <x>', 'capture timing × X (2 = twice as fast)', positiveNumber)
-    .option('--pps <n>', 'primary frames per second (the secondary interleaved as planned)', positiveNumber)
+    .option('--warmup <frames>', 'warm-up frames per side before each run: copies of the workload\'s own TCP/UDP frames on other ports, identical on both sides; 0 = none', parseIntOption(0, 10_000_000), 20_000);
+  addPaceOptions(replay, 'topspeed')
     .option('--compare-timeout <ms>', 'compare_timeout for both engines (a primary frame unmatched this long requests a checkpoint)', parseIntOption(1, 2 ** 32 - 1), 3000)
     .option('--max-queue-size <n>', 'max_queue_size for both engines; the feeder keeps each side at most half of it ahead per connection', parseIntOption(2, 2 ** 31 - 1), 1024)
     .option('--json', 'print the report as JSON (schema: docs/bench.md)', false)
@@ -90,7 +66,7 @@ Example:
       if (!pair && dir === undefined) throw new ColoError('ERR_INVALID_ARGUMENT', 'missing WORKLOAD directory (or --primary FILE --secondary FILE)');
       const modes: BenchMode[] = opts.mode === 'all' ? ['in-process', 'sockets'] : opts.mode === 'in-process' || opts.mode === 'sockets' ? [opts.mode] : [];
       if (modes.length === 0) throw new ColoError('ERR_INVALID_ARGUMENT', `--mode: expected in-process, sockets or all, got "${opts.mode}"`);
-      const pace = paceFromFlags(opts);
+      const pace = feedPace(paceFromFlags(opts, { kind: 'topspeed' }));
       const workload = loadBenchWorkload(pair ? { primary: opts.primary!, secondary: opts.secondary! } : { dir: dir! });
       const progress = new Progress({ label: 'bench replay', total: 1, enabled: !opts.quiet });
       const { report, details } = await runReplayBench({

@@ -3,22 +3,19 @@
  * tcpreplay, into a tap device or over QEMU chardev framing to a socket (docs/replay.md).
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { ColoError } from '../errors.js';
 import { openSocketSink, openTapSink } from '../replay/frame-sink.js';
 import type { FrameSink } from '../replay/frame-sink.js';
 import { loadCapture, replayFrames } from '../replay/live-replay.js';
 import type { ReplayResult } from '../replay/live-replay.js';
-import { parsePace } from '../replay/pacer.js';
-import type { PaceMode } from '../replay/pacer.js';
 import { Progress } from '../util/progress.js';
 import { MAX_VNET_HDR_LEN } from '../wire/framing.js';
 import { parseIntOption } from './options.js';
+import { addPaceOptions, paceFromFlags, type PaceFlags } from './pace-options.js';
 
-interface ReplayCliOptions {
+interface ReplayCliOptions extends PaceFlags {
   tap?: string;
   connect?: string;
-  pace: PaceMode;
   loop: number;
   vnetHdr?: number | true;
   connectTimeout: number;
@@ -27,25 +24,17 @@ interface ReplayCliOptions {
   quiet?: boolean;
 }
 
-function paceOption(v: string): PaceMode {
-  try {
-    return parsePace(v);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
-
 const vnetOption = parseIntOption(1, 64);
 
 /** Register `replay` on `program`. */
 export function registerReplay(program: Command): void {
-  program
+  const cmd = program
     .command('replay')
     .description('replay a capture live, like tcpreplay: into a tap device, or over QEMU chardev framing to a socket')
     .argument('<capture>', 'pcap or pcapng file (frames made Ethernet; the whole capture is loaded into memory)')
     .option('--tap <name>', 'write the frames into tap NAME (attaches to an existing tap; create it up beforehand: ip tuntap add dev NAME mode tap && ip link set NAME up)')
-    .option('--connect <endpoint>', 'send QEMU-framed frames to tcp:HOST:PORT or unix:PATH; with ,server listen and wait for one peer')
-    .option('--pace <spec>', 'topspeed, realtime (capture timing), xFACTOR / multiplier:FACTOR (capture timing × FACTOR), pps:RATE', paceOption, parsePace('realtime'))
+    .option('--connect <endpoint>', 'send QEMU-framed frames to tcp:HOST:PORT or unix:PATH; with ,server listen and wait for one peer');
+  addPaceOptions(cmd, 'realtime')
     .option('--loop <n>', 'times through the capture', parseIntOption(1, 1_000_000), 1)
     .option('--vnet-hdr [len]', `put a zeroed virtio-net header of LEN bytes (default 10) before each frame: the vnet_hdr_len field on a socket (QEMU vnet_hdr_support=on; LEN <= ${MAX_VNET_HDR_LEN}), IFF_VNET_HDR on a tap`, (v) => vnetOption(v))
     .option('--connect-timeout <ms>', 'give up when no peer is connected after this long', parseIntOption(1, 3_600_000), 10_000)
@@ -77,7 +66,7 @@ Examples:
       const progress = new Progress({ label: 'replay', total, enabled: opts.quiet !== true });
       let r: ReplayResult;
       try {
-        r = await replayFrames(cap, sink, { pace: opts.pace, loop: opts.loop, signal: abort.signal, onProgress: (n) => progress.update(n, `${n}/${total} frames`) });
+        r = await replayFrames(cap, sink, { pace: paceFromFlags(opts, { kind: 'multiplier', factor: 1 }), loop: opts.loop, signal: abort.signal, onProgress: (n) => progress.update(n, `${n}/${total} frames`) });
       } finally {
         progress.done();
         process.removeListener('SIGINT', onSig);

@@ -128,7 +128,7 @@ describe('colo-proxy bench replay', () => {
       [['bench', 'replay', join(tmp, 'nope')], /not a directory/],
       [['bench', 'replay', divDir, '--primary', 'x.pcap', '--secondary', 'y.pcap'], /not both/],
       [['bench', 'replay', '--primary', 'x.pcap'], /go together/],
-      [['bench', 'replay', divDir, '--pace', 'fast'], /--pace: only "capture"/],
+      [['bench', 'replay', divDir, '--pace', 'fast'], /--pace: bad pace "fast"/],
       [['bench', 'replay', divDir, '--pps', '100', '--multiplier', '2'], /at most one of/],
       [['bench', 'replay', divDir, '--mode', 'remote'], /--mode: expected/],
     ];
