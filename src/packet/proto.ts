@@ -27,6 +27,31 @@ export const IPPROTO_DSTOPTS = 60;
 export const IPPROTO_MOBILITY = 135;
 export const IPPROTO_HIP = 139;
 export const IPPROTO_SHIM6 = 140;
+export const IPPROTO_DCCP = 33;
+export const IPPROTO_SCTP = 132;
+export const IPPROTO_UDPLITE = 136;
+
+/**
+ * Where QEMU's colo-compare reads a connection's "ports" (reference §6.4): the first 4 bytes
+ * of the transport header for TCP, UDP, DCCP, ESP, SCTP and UDP-Lite, bytes 4..7 for AH; -1 for
+ * every other protocol (its connection key then has ports 0). Used by the QEMU-rules model and
+ * by the lockstep planner, which must key connections exactly as QEMU does.
+ */
+export function qemuPortsOffset(proto: number): number {
+  switch (proto) {
+    case IPPROTO_TCP:
+    case IPPROTO_UDP:
+    case IPPROTO_DCCP:
+    case IPPROTO_ESP:
+    case IPPROTO_SCTP:
+    case IPPROTO_UDPLITE:
+      return 0;
+    case IPPROTO_AH:
+      return 4;
+    default:
+      return -1;
+  }
+}
 
 /** TCP option kinds. */
 export const TCPOPT_EOL = 0;

@@ -41,6 +41,7 @@ import { ColoError } from '../errors.js';
 import { decodeFrame } from '../packet/decode.js';
 import { LAYER_FRAG, LAYER_IPV4, LAYER_TCP } from '../packet/layer.js';
 import { PacketView } from '../packet/view.js';
+import { qemuPortsOffset } from '../packet/proto.js';
 
 /** One frame to write: `buf[off, off + len)` (vnet header included), optional timestamp. */
 export interface FeedFrame {
@@ -95,11 +96,6 @@ interface Classified {
   unqueued: number;
 }
 
-const IPPROTO_DCCP = 33;
-const IPPROTO_ESP = 50;
-const IPPROTO_AH = 51;
-const IPPROTO_SCTP = 132;
-const IPPROTO_UDPLITE = 136;
 
 function frameBounds(f: FeedFrame): [number, number] {
   const off = f.off ?? 0;
@@ -122,9 +118,8 @@ function connKey(v: PacketView, f: FeedFrame): string | null {
   const dst = ((b[v.ipDstOff]! << 24) | (b[v.ipDstOff + 1]! << 16) | (b[v.ipDstOff + 2]! << 8) | b[v.ipDstOff + 3]!) >>> 0;
   const proto = v.ipProto;
   // "Ports": the first 4 transport bytes for these protocols, bytes 4..7 for AH, else 0 (§6.4).
-  let at = -1;
-  if (proto === 6 || proto === 17 || proto === IPPROTO_DCCP || proto === IPPROTO_ESP || proto === IPPROTO_SCTP || proto === IPPROTO_UDPLITE) at = v.l3Off + v.ipHdrLen;
-  else if (proto === IPPROTO_AH) at = v.l3Off + v.ipHdrLen + 4;
+  const po = qemuPortsOffset(proto);
+  const at = po < 0 ? -1 : v.l3Off + v.ipHdrLen + po;
   let ports = 0;
   if (at >= 0 && at + 4 <= off + len) ports = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
   return `${src}:${dst}:${ports}:${proto}`;

@@ -55,6 +55,7 @@
  */
 import { CaptureMerge, recordTimeMs } from '../../capture/merge.js';
 import { formatIPv4 } from '../../packet/addr.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, qemuPortsOffset } from '../../packet/proto.js';
 
 /** colo-compare's properties (defaults as QEMU's). */
 export interface QemuRulesOptions {
@@ -140,11 +141,6 @@ export interface QemuRulesReport {
 
 const MAX_CONNECTIONS = 16_384;
 const VNET_MAX = 20;
-const IPPROTO_ICMP = 1;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_AH = 51;
-const PORT_PROTOS = new Set([6, 17, 33, 50, 132, 136]);
 const TCP_SYN = 0x02;
 
 interface QPkt {
@@ -302,12 +298,10 @@ export class QemuRulesModel {
     const rd16 = (o: number): number => (o + 1 < off + len ? (buf[o]! << 8) | buf[o + 1]! : 0);
     let sport = 0;
     let dport = 0;
-    if (PORT_PROTOS.has(proto)) {
-      sport = rd16(l4);
-      dport = rd16(l4 + 2);
-    } else if (proto === IPPROTO_AH) {
-      sport = rd16(l4 + 4);
-      dport = rd16(l4 + 6);
+    const po = qemuPortsOffset(proto);
+    if (po >= 0) {
+      sport = rd16(l4 + po);
+      dport = rd16(l4 + po + 2);
     }
     const src = formatIPv4(buf, ip + 12);
     const dst = formatIPv4(buf, ip + 16);
