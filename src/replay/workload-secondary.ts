@@ -42,6 +42,14 @@ export interface ServerPkt {
   hasTs: boolean;
   ipId: number;
   ttl: number;
+  /**
+   * Ethernet padding of the primary frame, when it tells: for a frame whose headers and IP
+   * datagram take less than 60 bytes, true when it is padded and false when not; undefined
+   * when they take 60 bytes or more.
+   */
+  pad: boolean | undefined;
+  /** SACK blocks of the primary frame (client sequence space, the same for both VMs). */
+  sack: [number, number][] | undefined;
 }
 
 export interface L2L3 {
@@ -64,14 +72,22 @@ export interface TcpConn {
   l: L2L3 | null;
   pkts: ServerPkt[];
   synAck: { mss: number; wscale: number | undefined; sackPerm: boolean } | null;
+  /** MSS option of the client's SYN, when captured: no stack sends segments larger than its peer's MSS. */
+  clientMss: number | undefined;
+  /** Sequence number that acknowledges the client's FIN (its seq + length + 1), once the client sent one. */
+  clientFinAck: number | undefined;
+  /** Pad the secondary's short frames to 60 bytes (the primary's own habit; workload.ts decides). */
+  pad: boolean;
 }
 
 export interface UdpFlow {
   flow: string;
   serverKey: string;
   l: L2L3 | null;
-  /** `csum`: the primary's UDP checksum field, as captured (possibly a partial, offloaded one). */
-  pkts: { frame: Frame; payload: Buffer; ipId: number; ttl: number; csum: number }[];
+  /** `csum`: the primary's UDP checksum field, as captured (possibly a partial, offloaded one); `pad` as in ServerPkt. */
+  pkts: { frame: Frame; payload: Buffer; ipId: number; ttl: number; csum: number; pad: boolean | undefined }[];
+  /** As TcpConn.pad. */
+  pad: boolean;
 }
 
 /**
@@ -213,7 +229,11 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
   const winDelta = 1 + Math.floor(rand() * 512);
   const primMss = c.synAck?.mss ?? 0;
   const mssChoices = SEC_MSS.filter((m) => m !== primMss);
-  const mss = mssChoices[Math.floor(rand() * mssChoices.length)]!;
+  // `advMss`: what the secondary announces. `mss`: the most it puts in one segment, which the
+  // client's MSS bounds too (less the timestamp option when used), as for the primary.
+  const advMss = mssChoices[Math.floor(rand() * mssChoices.length)]!;
+  const tsLen = c.pkts.some((x) => x.hasTs) ? 12 : 0;
+  const mss = c.clientMss !== undefined && c.clientMss > tsLen ? Math.min(advMss, c.clientMss - tsLen) : advMss;
   let sent = 0; // stream bytes the secondary has sent
   let finSent = false;
   let lastSec = 0;
@@ -235,10 +255,14 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
       srcMac: l.srcMac, dstMac: l.dstMac, vlan: l.vlan, src: l.src, dst: l.dst, tos: l.tos, df: l.df, ttl, ipId: l.src.length === 4 ? id : 0,
       sport: l.sport, dport: l.dport, seq: seq >>> 0, ack: (flags & TCP_ACK) !== 0 ? p.ack : 0, flags,
       window: Math.max(1, p.window - winDelta), options, payload,
+      // The same virtual NIC pads the same way: short frames as the primary frame they answer to.
+      padTo60: p.pad ?? c.pad,
     });
     out.push({ bytes, sec: s, nsec: n, order: p.frame.order });
   };
   const tsOpt = (p: ServerPkt): TcpOptionsSpec | undefined => (p.hasTs ? { timestamp: { val: (p.tsVal + tsOff) >>> 0, ecr: p.tsEcr } } : undefined);
+  /** A pure ACK's options: timestamps, and the primary's SACK blocks (both VMs got the same client segments). */
+  const ackOpt = (p: ServerPkt): TcpOptionsSpec | undefined => (p.sack === undefined ? tsOpt(p) : { ...tsOpt(p), sack: p.sack.slice(0, p.hasTs ? 3 : 4) });
 
   /** Send the stream bytes in [sent, upTo) (secondary offsets) in segments of at most `mss`, never across a hole or `cut`. */
   const flushData = (p: ServerPkt, upTo: number): void => {
@@ -277,10 +301,20 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
       emit(p, p.flags & (TCP_RST | TCP_ACK), dataBase + at, undefined, undefined, at);
       continue;
     }
-    if (finSent) continue; // the primary's FIN retransmissions: the secondary's own are not modelled
+    const pureAck = p.payload.length === 0 && (p.flags & (TCP_SYN | TCP_FIN)) === 0;
+    const lastPkt = i === c.pkts.length - 1;
+    // Delayed ACK never holds back the ACK of the client's FIN (a stack ACKs a FIN at once)
+    // nor the connection's last packet.
+    const mustAck = lastPkt || (c.clientFinAck !== undefined && (p.flags & TCP_ACK) !== 0 && ((p.ack - c.clientFinAck) | 0) >= 0);
+    if (finSent) {
+      // After its FIN the secondary still ACKs (the client's data and FIN), one past the FIN.
+      // The primary's FIN and data retransmissions: the secondary's own are not modelled.
+      if (pureAck && (mustAck || rand() >= 0.3)) emit(p, TCP_ACK, dataBase + sec(finAt) + 1, undefined, ackOpt(p));
+      continue;
+    }
     if ((p.flags & TCP_SYN) !== 0) {
       const sa = c.synAck;
-      const opt: TcpOptionsSpec = { mss, sackPermitted: sa?.sackPerm === true ? true : undefined, wscale: sa?.wscale };
+      const opt: TcpOptionsSpec = { mss: advMss, sackPermitted: sa?.sackPerm === true ? true : undefined, wscale: sa?.wscale };
       if (p.hasTs) opt.timestamp = { val: (p.tsVal + tsOff) >>> 0, ecr: p.tsEcr };
       emit(p, p.flags & (TCP_SYN | TCP_ACK), isn, undefined, opt);
       continue;
@@ -291,7 +325,6 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
       finAt = o + p.payload.length;
       finPkt = p;
     }
-    const lastPkt = i === c.pkts.length - 1;
     const upTo = sec(seenEnd);
     if (upTo > sent) {
       // Coalescing: a second stack may hold small tails back and send them with the next data,
@@ -301,9 +334,9 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
       const hold = finAt < 0 && soon && rand() < 0.35;
       if (!hold) flushData(p, upTo);
       else if (upTo - sent >= mss) flushData(p, sent + Math.floor((upTo - sent) / mss) * mss);
-    } else if (!fin && p.payload.length === 0 && rand() >= 0.3) {
+    } else if (pureAck && (mustAck || rand() >= 0.3)) {
       // Pure ACK (some skipped: delayed ACK on the second stack).
-      emit(p, TCP_ACK, dataBase + sent, undefined, tsOpt(p));
+      emit(p, TCP_ACK, dataBase + sent, undefined, ackOpt(p));
     }
     // The FIN goes out once the data before it has: a capture may show the FIN before a
     // late data segment (out of order), and the secondary's FIN must sit at the same offset.
@@ -328,11 +361,11 @@ export function secondaryUdp(f: UdpFlow, flips: number[], rand: () => number, ji
     let id = (ipIdStart + i) & 0xffff;
     if (id === p.ipId) id = (id + 1) & 0xffff;
     const [s, n] = addUs(p.frame.sec, p.frame.nsec, rand() * jitterUs);
-    const bytes = udpFrame({ srcMac: l.srcMac, dstMac: l.dstMac, vlan: l.vlan, src: l.src, dst: l.dst, tos: l.tos, df: l.df, ttl, ipId: l.src.length === 4 ? id : 0, sport: l.sport, dport: l.dport, payload });
+    const bytes = udpFrame({ srcMac: l.srcMac, dstMac: l.dstMac, vlan: l.vlan, src: l.src, dst: l.dst, tos: l.tos, df: l.df, ttl, ipId: l.src.length === 4 ? id : 0, sport: l.sport, dport: l.dport, payload, padTo60: p.pad ?? f.pad });
     // The same guest OS computes the same UDP checksum (full, or the partial one of checksum
     // offload that a capture on the host shows): keep the primary's value, as compare sees it.
     // A changed datagram keeps the builder's valid checksum of its own bytes.
-    if (payload === p.payload) bytes.writeUInt16BE(p.csum, bytes.length - payload.length - 8 + 6);
+    if (payload === p.payload) bytes.writeUInt16BE(p.csum, 14 + (l.vlan !== undefined ? 4 : 0) + (l.src.length === 4 ? 20 : 40) + 6);
     out.push({ bytes, sec: s, nsec: n, order: p.frame.order });
   });
 }

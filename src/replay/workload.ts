@@ -8,14 +8,23 @@
  *   'lower-port'` picks the lower port instead (ties: first receiver). The default is not the
  *   lower port because real captures break that rule: in PcapPlusPlus' http-packets.pcap
  *   the HTTP client uses port 8868 and the server 31600. UDP: the receiver of the first datagram.
+ * - 4-tuple reuse: a SYN or SYN-ACK that is new on its 4-tuple (another ISN than that side's
+ *   earlier SYN, or after a FIN/RST, or from a side that already sent data) starts a new
+ *   incarnation with a secondary of its own, as the flow tracker and the compare engine see it.
  * - PRIMARY = the server's frames from the capture, byte for byte, timestamps kept.
  * - SECONDARY = the same server payload per direction, re-segmented as a second stack would:
  *   its own MSS and coalescing (seeded), IP IDs, TTL, window, TCP timestamp values and ISN
  *   (`rewriteIsn` maps data into the primary's sequence space like QEMU's filter-rewriter,
- *   leaving the SYN-ACK's own ISN), some pure ACKs skipped (delayed ACK), the ACK numbers of
- *   the primary frame at that point (the capture's client side), bounded seeded jitter and the
- *   same FIN/RST ending. UDP server datagrams are rebuilt with different IP ID/TTL and the
- *   primary's UDP checksum field (the same guest computes the same, possibly offloaded, sum).
+ *   leaving the SYN-ACK's own ISN), some pure ACKs skipped (delayed ACK; never the ACK of the
+ *   client's FIN nor the connection's last packet), the ACK numbers and SACK blocks of the
+ *   primary frame at that point (the client's sequence space, the same for both VMs), segments
+ *   no larger than the client's MSS, bounded seeded jitter and the same FIN/RST ending. UDP
+ *   server datagrams are rebuilt with different IP ID/TTL and the primary's UDP checksum field
+ *   (the same guest computes the same, possibly offloaded, sum).
+ * - Ethernet padding: the same virtual NIC pads the same way. A secondary frame shorter than 60
+ *   bytes is zero-padded to 60 when the primary frame it answers to is a padded short frame;
+ *   when that one tells nothing (60 bytes or more), as the connection's short frames mostly
+ *   are, else as the server MAC's short frames over the whole capture, else not.
  * - Labelled divergences (workload-spec.ts: changed byte, missing or extra bytes, late or
  *   silent secondary, changed UDP datagram) are applied to the secondary only; their ground
  *   truth goes in the manifest in the compare engine's vocabulary (flow text server→client,
@@ -35,9 +44,9 @@ import { decodeFrame } from '../packet/decode.js';
 import { PacketView } from '../packet/view.js';
 import { TCP_OPT_MSS, TCP_OPT_SACK_PERM, TCP_OPT_TIMESTAMP, TCP_OPT_WSCALE } from '../packet/view.js';
 import { LAYER_TCP, LAYER_UDP } from '../packet/layer.js';
-import { TCP_ACK, TCP_FIN, TCP_SYN } from './frame-builder.js';
+import { ETH_MIN_FRAME, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './frame-builder.js';
 import { endpointKey, l2l3, relOffset, rng, secondaryTcp, secondaryUdp, serverStream, streamBase } from './workload-secondary.js';
-import type { Frame, Stream, TcpConn, TcpEdits, UdpFlow } from './workload-secondary.js';
+import type { Frame, L2L3, Stream, TcpConn, TcpEdits, UdpFlow } from './workload-secondary.js';
 import { LATE_DEFAULT_MS } from './workload-spec.js';
 import type { DivergeSpec } from './workload-spec.js';
 
@@ -109,7 +118,8 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
   const rand = rng(seed);
   const lowerPort = opts.midStreamServer === 'lower-port';
 
-  const tcp = new Map<string, TcpConn>();
+  const tcp = new Map<string, Incarnation>();
+  const padHabit = new PadHabit();
   const udp = new Map<string, UdpFlow>();
   const tcpOrder: TcpConn[] = [];
   const udpOrder: UdpFlow[] = [];
@@ -137,24 +147,29 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
       const dst = endpointKey(v, false);
       const key = (src < dst ? `${src}|${dst}` : `${dst}|${src}`) + (isTcp ? '/T' : '/U');
       const frame: Frame = { bytes: Buffer.from(rec.buf.subarray(rec.off, rec.off + rec.capLen)), sec: rec.tsSec, nsec: rec.tsNsec, order: order++ };
+      const pad = padOf(v, rec.off, rec.capLen);
       if (isUdp) {
         let f = udp.get(key);
         if (f === undefined) {
           // The responder is the receiver of the first datagram.
-          f = { flow: `${dst}-${src}/UDP`, serverKey: dst, l: null, pkts: [] };
+          f = { flow: `${dst}-${src}/UDP`, serverKey: dst, l: null, pkts: [], pad: false };
           udp.set(key, f);
           udpOrder.push(f);
         }
         if (src !== f.serverKey) continue;
         f.l ??= l2l3(v);
         primary.push(frame);
-        f.pkts.push({ frame, payload: Buffer.from(v.buf.subarray(v.payloadOff, v.payloadOff + v.payloadLen)), ipId: v.ipId, ttl: v.ipTtl, csum: (v.buf[v.l4Off + 6]! << 8) | v.buf[v.l4Off + 7]! });
+        padHabit.note(f, f.l, pad);
+        f.pkts.push({ frame, payload: Buffer.from(v.buf.subarray(v.payloadOff, v.payloadOff + v.payloadLen)), ipId: v.ipId, ttl: v.ipTtl, csum: (v.buf[v.l4Off + 6]! << 8) | v.buf[v.l4Off + 7]!, pad });
         continue;
       }
       const syn = (v.tcpFlags & TCP_SYN) !== 0;
       const ackf = (v.tcpFlags & TCP_ACK) !== 0;
-      let c = tcp.get(key);
-      if (c === undefined) {
+      let t = tcp.get(key);
+      // 4-tuple reuse: a new SYN (or SYN-ACK) starts a new incarnation with its own secondary,
+      // as the project's flow tracker and the compare engine see it.
+      if (t !== undefined && syn && t.isNewSyn(src, v.tcpSeq)) t = undefined;
+      if (t === undefined) {
         let server: string;
         let client: string;
         let mid = false;
@@ -164,13 +179,21 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
           mid = true;
           [server, client] = lowerPort && v.srcPort < v.dstPort ? [src, dst] : [dst, src];
         }
-        c = { flow: `${server}-${client}/TCP`, serverKey: server, midStream: mid, l: null, pkts: [], synAck: null };
-        tcp.set(key, c);
-        tcpOrder.push(c);
+        const conn: TcpConn = { flow: `${server}-${client}/TCP`, serverKey: server, midStream: mid, l: null, pkts: [], synAck: null, clientMss: undefined, clientFinAck: undefined, pad: false };
+        t = new Incarnation(conn);
+        tcp.set(key, t);
+        tcpOrder.push(conn);
       }
-      if (src !== c.serverKey) continue;
+      t.note(src, v.tcpFlags, v.tcpSeq, v.payloadLen);
+      const c = t.conn;
+      if (src !== c.serverKey) {
+        if ((v.tcpFlags & TCP_FIN) !== 0 && c.clientFinAck === undefined) c.clientFinAck = (v.tcpSeq + (syn ? 1 : 0) + v.payloadLen + 1) >>> 0;
+        if (syn && (v.tcpOpts & TCP_OPT_MSS) !== 0) c.clientMss ??= v.tcpMss;
+        continue;
+      }
       c.l ??= l2l3(v);
       primary.push(frame);
+      padHabit.note(c, c.l, pad);
       if (syn && c.synAck === null) {
         c.synAck = {
           mss: (v.tcpOpts & TCP_OPT_MSS) !== 0 ? v.tcpMss : 0,
@@ -182,12 +205,13 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
       c.pkts.push({
         frame, seq: v.tcpSeq, ack: v.tcpAck, flags: v.tcpFlags, window: v.tcpWindow,
         payload: Buffer.from(v.buf.subarray(v.payloadOff, v.payloadOff + v.payloadLen)),
-        tsVal: hasTs ? v.tcpTsVal : 0, tsEcr: hasTs ? v.tcpTsEcr : 0, hasTs, ipId: v.ipId, ttl: v.ipTtl,
+        tsVal: hasTs ? v.tcpTsVal : 0, tsEcr: hasTs ? v.tcpTsEcr : 0, hasTs, ipId: v.ipId, ttl: v.ipTtl, pad, sack: sackBlocks(v),
       });
     }
   } finally {
     reader.close();
   }
+  padHabit.resolve();
 
   // ---- resolve divergences to concrete places ----
   const streams = new Map<TcpConn, Stream>();
@@ -222,6 +246,86 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
   };
   writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return { primary: pPath, secondary: sPath, manifest };
+}
+
+/** The SACK blocks of TCP segment `v` (undefined without any). */
+function sackBlocks(v: PacketView): [number, number][] | undefined {
+  if (v.tcpSackCount === 0) return undefined;
+  const b: [number, number][] = [];
+  for (let i = 0, o = v.tcpSackOff; i < v.tcpSackCount; i++, o += 8) {
+    b.push([((v.buf[o]! << 24) | (v.buf[o + 1]! << 16) | (v.buf[o + 2]! << 8) | v.buf[o + 3]!) >>> 0, ((v.buf[o + 4]! << 24) | (v.buf[o + 5]! << 16) | (v.buf[o + 6]! << 8) | v.buf[o + 7]!) >>> 0]);
+  }
+  return b;
+}
+
+/**
+ * Ethernet padding a frame shows: true when it is padded up to the 60-byte minimum, false when
+ * its data (headers + IP datagram) is shorter than that and it is not padded, undefined when
+ * its data is 60 bytes or more (nothing to tell). `off`/`capLen`: the frame in `v.buf`.
+ */
+function padOf(v: PacketView, off: number, capLen: number): boolean | undefined {
+  const dataLen = v.l3Off + v.ipTotalLen - off;
+  if (dataLen >= ETH_MIN_FRAME) return undefined;
+  return capLen >= ETH_MIN_FRAME;
+}
+
+/**
+ * Whether a server pads its short frames: the connection's (flow's) own short frames decide
+ * (majority); a connection without any takes the habit of its server's MAC address over the
+ * whole capture (the same NIC); none known: no padding.
+ */
+class PadHabit {
+  readonly #flows = new Map<TcpConn | UdpFlow, { mac: string; n: number }>();
+  readonly #macs = new Map<string, number>();
+
+  /** One server frame of `f` with padding `pad` (padOf). */
+  note(f: TcpConn | UdpFlow, l: L2L3, pad: boolean | undefined): void {
+    const mac = Buffer.from(l.srcMac).toString('hex');
+    const e = this.#flows.get(f) ?? this.#flows.set(f, { mac, n: 0 }).get(f)!;
+    if (pad === undefined) return;
+    const d = pad ? 1 : -1;
+    e.n += d;
+    this.#macs.set(mac, (this.#macs.get(mac) ?? 0) + d);
+  }
+
+  /** Set `pad` of every flow noted. */
+  resolve(): void {
+    for (const [f, e] of this.#flows) f.pad = e.n !== 0 ? e.n > 0 : (this.#macs.get(e.mac) ?? 0) > 0;
+  }
+}
+
+/**
+ * One TCP incarnation on a 4-tuple, with what telling a new SYN from a retransmitted one
+ * takes (the rule of the project's flow tracker, src/flow/connection.ts `isNewSyn`, extended
+ * to SYN-ACKs).
+ */
+class Incarnation {
+  /** ISN of each endpoint's SYN / SYN-ACK, by endpoint text. */
+  readonly #isn = new Map<string, number>();
+  /** Endpoints that sent data. */
+  readonly #data = new Set<string>();
+  /** A FIN or RST was seen either way. */
+  #over = false;
+
+  constructor(readonly conn: TcpConn) {}
+
+  /** Account one segment from endpoint `src`. */
+  note(src: string, flags: number, seq: number, payloadLen: number): void {
+    if ((flags & TCP_SYN) !== 0 && !this.#isn.has(src)) this.#isn.set(src, seq);
+    if (payloadLen > 0) this.#data.add(src);
+    if ((flags & (TCP_FIN | TCP_RST)) !== 0) this.#over = true;
+  }
+
+  /**
+   * Does a SYN (with or without ACK) from `src` with sequence number `seq` start a new
+   * connection? When `src` already sent a SYN: exactly when the ISN differs (a retransmission
+   * is not new). Otherwise when this one is over (FIN or RST seen) or `src` already sent data.
+   */
+  isNewSyn(src: string, seq: number): boolean {
+    const isn = this.#isn.get(src);
+    if (isn !== undefined) return isn !== seq;
+    return this.#over || this.#data.has(src);
+  }
 }
 
 function writeFrames(path: string, frames: Frame[]): void {
