@@ -20,7 +20,7 @@
  */
 import { ColoError } from '../errors.js';
 import type { ReassemblyLimits } from '../flow/tcp-types.js';
-import type { FlowTimeouts } from '../flow/table-options.js';
+import { DEFAULT_TIMEOUTS, type FlowTimeouts } from '../flow/table-options.js';
 
 export interface CompareLimits {
   /** Age (ms) after which an unmatched primary packet is a divergence. QEMU default 3000. */
@@ -53,7 +53,14 @@ export interface CompareLimits {
   reassembly: Partial<ReassemblyLimits>;
   /** Global cap on pool memory pinned by out-of-order TCP data. Default: a quarter of the pool. */
   reassemblyBudgetBytes: number;
-  /** Flow table idle timeouts; the TCP close linger defaults to compareTimeout + 2 scan cycles. */
+  /**
+   * Flow table idle timeouts; the TCP close linger defaults to compareTimeout + 2 scan cycles,
+   * and the embryonic timeout to the established one: the engine sees the guest's output only
+   * (one direction), so its TCP flows never leave the embryonic state, and a connection idle
+   * for the flow table's short embryonic timeout would be forgotten and picked up again
+   * mid-stream (where a guest-initiated connection's secondary, in its own sequence space,
+   * cannot be aligned: a spurious checkpoint).
+   */
   flowTimeouts: Partial<FlowTimeouts>;
 }
 
@@ -101,7 +108,7 @@ export function resolveCompareLimits(partial: Partial<CompareLimits> | undefined
     diffBytes: p.diffBytes ?? DEFAULT_COMPARE_LIMITS.diffBytes,
     reassembly: { retxWindowBytes: 0, ...p.reassembly },
     reassemblyBudgetBytes: p.reassemblyBudgetBytes ?? Math.max(1, Math.floor(poolBytes / 4)),
-    flowTimeouts: { tcpCloseLingerMs: timeout + 2 * cycle, ...p.flowTimeouts },
+    flowTimeouts: { tcpCloseLingerMs: timeout + 2 * cycle, tcpEmbryonicMs: p.flowTimeouts?.tcpEstablishedMs ?? DEFAULT_TIMEOUTS.tcpEstablishedMs, ...p.flowTimeouts },
   };
   positive('compareTimeoutMs', l.compareTimeoutMs, false);
   positive('expiredScanCycleMs', l.expiredScanCycleMs, false);

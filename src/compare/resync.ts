@@ -20,12 +20,17 @@
  * 3. end: both streams ended (FIN): aligned at their ends (any equal tail is compared);
  * Repetitive data (the deciding bytes occur again in the kept bytes) fits several shifts
  * equally well; rules 1 and 2 then wait, and only the streams' ends decide (rule 3 takes the
- * cheapest proof that lines the FINs up, else the equal tail).
+ * cheapest proof that lines the FINs up, else the equal tail). Once both sides filled the
+ * search window, the cheapest such shift is also taken when the two sides' current ends agree
+ * with it; lining up current ends that do not (one side far ahead, e.g. a whole response sent
+ * in a few large segments against the other's first ones) would pick a wrong shift, so that
+ * waits for the ends or the timeout.
  *
  * 4. otherwise nothing yet (wait). Forced (the held primary frames reached compare_timeout),
- *    no unambiguous proof although both sides filled the search window, or more than `cap`
- *    bytes: each side's own end (less any equal tail, which is compared), the old rule. A wrong guess is then simply the next divergence, which
- *    checkpoints again (by then it is a real one).
+ *    no candidate at all although both sides filled the search window, or more than `cap`
+ *    bytes: each side's own end (less any equal tail, which is compared), the old rule. A
+ *    wrong guess is then simply the next divergence, which checkpoints again (by then it is a
+ *    real one).
  *
  * Cold path only (after a divergence, shadow mode). Buffers grow on demand up to the window and
  * are dropped with the object. The proof search runs again only after a side grew by
@@ -49,7 +54,7 @@ export const RS_END = 3;
 export const RS_FORCED = 4;
 /** The window overflowed or a side skipped bytes: the caller anchors at the delivered ends. */
 export const RS_BROKEN = 5;
-/** Both sides filled the search window without a proof: each side's own end (less any equal tail). */
+/** Both sides filled the search window without any candidate: each side's own end (less any equal tail). */
 export const RS_NO_MATCH = 6;
 
 const INITIAL = 512;
@@ -140,6 +145,18 @@ export class Resync {
       this.b = this.#cB;
       return RS_FORCED;
     }
+    const full = np >= RESYNC_WINDOW && ns >= RESYNC_WINDOW;
+    if (full && this.#cA >= 0 && !force && !(pDone && sDone)) {
+      // Repetitive data past the window (an unambiguous candidate would have been proved):
+      // several shifts fit, and lining up the current ends is no guide while one side is
+      // still far ahead (a response delivered in a few large segments against one still
+      // coming). Take the cheapest shift once the ends agree with it, else wait for the
+      // streams' ends or the timeout.
+      if (ns - np !== this.#cB - this.#cA) return RS_WAIT;
+      this.a = this.#cA;
+      this.b = this.#cB;
+      return RS_PROOF;
+    }
     const c = this.#commonTail();
     // Ends that line up with an equal tail: taken if that is (one of) the cheapest alignments
     // the bytes allow, else wait (repetitive data lines up in many wrong ways too).
@@ -147,7 +164,7 @@ export class Resync {
     let how = RS_WAIT;
     if (pDone && sDone) how = RS_END;
     else if (force) how = RS_FORCED;
-    else if (np >= RESYNC_WINDOW && ns >= RESYNC_WINDOW && (this.#cA < 0 || this.#cAmbiguous)) how = RS_NO_MATCH;
+    else if (full && this.#cA < 0) how = RS_NO_MATCH;
     if (how !== RS_WAIT) {
       this.a = np - c;
       this.b = ns - c;
@@ -231,6 +248,9 @@ export class Resync {
       sw - ls >= (ls >> 3 > K ? ls >> 3 : K) ||
       (pDone && pw !== lp) ||
       (sDone && sw !== ls) ||
+      // A side just filled the window: its last search must cover the whole of it.
+      (pw === W && lp !== W) ||
+      (sw === W && ls !== W) ||
       (force && (pw !== lp || sw !== ls));
     if (again) {
       this.#search(pw, sw, linedOnly);

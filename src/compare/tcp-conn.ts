@@ -127,6 +127,11 @@ export class TcpConn {
   pDelivered = 0;
   /** Offset where the primary's stream ended with a FIN (delivered), -1 while open. */
   pFin = -1;
+  /**
+   * Shadow mode: the primary's in-order stream (its FIN included) up to this offset has left
+   * the engine (a completed checkpoint released whatever was held); -1 before any checkpoint.
+   */
+  flushed = -1;
 
   // ---- secondary ----
   sIsn = -1;
@@ -289,6 +294,9 @@ export class TcpConn {
     if ((f & EF_RST) !== 0) return this.sRst ? REL_CONTROL : REL_NO;
     if ((f & EF_NO_ORIGIN) !== 0) return REL_CONTROL;
     if (st.end[e]! <= this.floor) return REL_PRE_ORIGIN;
+    // Nothing new: a pure ACK, retransmitted FIN or data within output a checkpoint already
+    // released (the client has seen it all; the secondary's counterpart may never come).
+    if (st.end[e]! <= this.flushed) return REL_CONTROL;
     if ((f & EF_SYN) !== 0 && !this.sSyn) return REL_NO;
     const mP = this.anchorP + this.matched;
     if ((f & EF_PURE) !== 0) return st.start[e]! <= mP + (this.finMatched ? 1 : 0) ? REL_CONTROL : REL_NO;
@@ -332,6 +340,19 @@ export class TcpConn {
     }
     this.ctx.stats.reanchorBy.ownEnds++;
     this.#anchorAtEnds();
+  }
+
+  /**
+   * Shadow checkpoint completed: every primary segment seen so far has been released, so later
+   * segments that add nothing beyond them (pure ACKs such as the last ACK of a close,
+   * retransmissions) need no counterpart (see `flushed`).
+   */
+  noteFlushed(): void {
+    if (!this.pHasOrigin) return;
+    // In-order bytes only: a later retransmission filling a hole is output the client has not seen.
+    const end = this.pFin >= 0 ? this.pFin + 1 : this.pDelivered;
+    // (Nothing sent yet: no rule; a retransmitted SYN-ACK still waits for the secondary's.)
+    if (end > 0 && end > this.flushed) this.flushed = end;
   }
 
   /** Waiting for the bytes that choose the shadow re-anchor (the checkpoint has completed). */

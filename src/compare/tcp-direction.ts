@@ -106,9 +106,15 @@ export class TcpDirection {
     this.conns = [n];
   }
 
-  /** Shadow checkpoint: re-anchor incarnations that diverged, keep the others as they are. */
+  /**
+   * Shadow checkpoint (every held primary packet was released): note that on every
+   * incarnation, re-anchor those that diverged, keep the others' alignment as it is.
+   */
   reanchorDiverged(): void {
-    for (const c of this.conns) if (c.diverged) c.reanchor();
+    for (const c of this.conns) {
+      c.noteFlushed();
+      if (c.diverged) c.reanchor();
+    }
   }
 
   /** Close every incarnation (flow removal, engine close). */

@@ -203,6 +203,89 @@ describe('shadow re-anchor: one edit, one checkpoint', () => {
   });
 });
 
+/** `n` bytes of the generated-body pattern (a–z repeated, as the demo HTTP server sends). */
+function alphabet(n: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => 0x61 + (i % 26));
+}
+
+describe('shadow re-anchor: repetitive data longer than the search window', () => {
+  // The primary's response is out long before the secondary's (a whole 60 KB body against
+  // the secondary's first 1024-byte segments, as in the demo-http workload): the ends are far
+  // apart when both sides have filled the search window, and lining them up would pick a
+  // shift tens of KB away.
+  const body = alphabet(60_000);
+  const edits: Array<[string, Edit]> = [
+    ['16 bytes inserted', { kind: 'ins', at: 10_000, n: 16 }],
+    ['42 bytes inserted (more than the period)', { kind: 'ins', at: 10_000, n: 42 }],
+    ['10 bytes missing', { kind: 'del', at: 10_000, n: 10 }],
+    ['50 bytes missing (more than the period)', { kind: 'del', at: 10_000, n: 50 }],
+    ['3 bytes changed', { kind: 'sub', at: 10_000, n: 3 }],
+  ];
+  const orders: Array<[string, (pf: Uint8Array[], sf: Uint8Array[]) => Array<[boolean, Uint8Array]>]> = [
+    ['primary all first', (pf, sf) => [...pf.map((f) => [true, f] as [boolean, Uint8Array]), ...sf.map((f) => [false, f] as [boolean, Uint8Array])]],
+    ['secondary all first', (pf, sf) => [...sf.map((f) => [false, f] as [boolean, Uint8Array]), ...pf.map((f) => [true, f] as [boolean, Uint8Array])]],
+    [
+      'primary one segment ahead of ten',
+      (pf, sf) => {
+        const out: Array<[boolean, Uint8Array]> = [];
+        for (let i = 0, j = 0; i < pf.length || j < sf.length; ) {
+          if (i < pf.length) out.push([true, pf[i++]!]);
+          for (let k = 0; k < 10 && j < sf.length; k++) out.push([false, sf[j++]!]);
+        }
+        return out;
+      },
+    ],
+  ];
+  for (const [ename, e] of edits) {
+    for (const [oname, order] of orders) {
+      it(`${ename}, ${oname}: one checkpoint at the edit`, () => {
+        const s = edited(body, [e]);
+        const h = new Harness({ shadow: true });
+        const P = new Sender(G, C, 1000, 1001, body);
+        const S = new Sender(G, C, 77_777, 1001, s);
+        h.p(P.syn());
+        h.s(S.syn());
+        for (const [isP, f] of order(cut(P, [1448]), cut(S, [1024]))) {
+          if (isP) h.p(f);
+          else h.s(f);
+        }
+        expectOne({ h, heldAfter: h.engine.held.frames }, firstDiff(body, s), 'payload');
+      });
+    }
+  }
+
+  it('property: a random pattern of 1–64 bytes, 5–30 KB, one random edit, the primary far ahead: one checkpoint', () => {
+    const segArb = fc.array(fc.integer({ min: 200, max: 1460 }), { minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 5000, max: 30_000 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        fc.constantFrom('sub' as const, 'ins' as const, 'del' as const),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.integer({ min: 1, max: 255 }),
+        segArb,
+        fc.integer({ min: 2, max: 40 }),
+        (n, period, seed, kind, where, len, fill, ss, lead) => {
+          const pat = streamBytes(period, seed);
+          const base = Uint8Array.from({ length: n }, (_, i) => pat[i % period]!);
+          const at = Math.min(n - (kind === 'ins' ? 0 : 1), Math.floor(where * n));
+          const s = edited(base, [{ kind, at: Math.max(0, at), n: len, fill }]);
+          const d = firstDiff(base, s);
+          fc.pre(!(d === base.length && d === s.length));
+          // The primary sends `lead` segments for each of the secondary's.
+          const picks = [...(new Array(lead).fill(true) as boolean[]), false];
+          const r = run(base, s, [1448], ss, picks);
+          const cause = d >= Math.min(base.length, s.length) ? 'length' : 'payload';
+          expectOne(r, d, cause);
+        },
+      ),
+      { numRuns: 60, seed: 27112026 },
+    );
+  });
+});
+
 describe('shadow re-anchor: timing', () => {
   it('a checkpoint completing later decides from everything kept meanwhile; changed frames wait for it', () => {
     const base = streamBytes(6000, 5);
@@ -383,6 +466,42 @@ describe('Resync.decide (unit)', () => {
     g.add(1, bytes('abc'), 0, 3, 10);
     expect(g.broken).toBe(true);
     expect(RESYNC_PROOF).toBeLessThan(RESYNC_WINDOW);
+  });
+
+  it('repetitive data past the window with the ends far apart: waits; the cheapest shift once the ends agree with it, or the FINs', () => {
+    const body = alphabet(20_000);
+    const ins = Uint8Array.from({ length: 16 }, (_, i) => 0xd0 + i);
+    const mkLong = (sLen: number): Resync => {
+      const r = new Resync(0, 0, 1 << 20);
+      r.settled = true;
+      r.add(0, body, 0, body.length, 0); // the primary has sent it all
+      r.add(1, ins, 0, 16, 0);
+      r.add(1, body, 0, sLen, 16);
+      return r;
+    };
+    // Both past the window, the secondary far behind: lining up the ends would be a shift of
+    // thousands of bytes; the cheapest candidate (16 inserted) is ambiguous (periodic data).
+    const r = mkLong(RESYNC_WINDOW + 300);
+    expect(r.decide(false, false, false)).toBe(RS_WAIT);
+    // The secondary catches up: its end now agrees with the cheapest shift.
+    r.add(1, body, RESYNC_WINDOW + 300, body.length - (RESYNC_WINDOW + 300), 16 + RESYNC_WINDOW + 300);
+    expect(r.decide(false, false, false)).toBe(RS_PROOF);
+    expect([r.a, r.b]).toEqual([0, 16]);
+    // Or the FINs decide (the secondary's stream then ends where the shift says).
+    const f = mkLong(RESYNC_WINDOW + 300);
+    expect(f.decide(false, false, false)).toBe(RS_WAIT);
+    f.add(1, body, RESYNC_WINDOW + 300, body.length - (RESYNC_WINDOW + 300), 16 + RESYNC_WINDOW + 300);
+    expect(f.decide(true, true, false)).toBe(RS_PROOF);
+    expect([f.a, f.b]).toEqual([0, 16]);
+    // 50 missing bytes (more than the 26-byte period): the cheapest shift (24 missing) never
+    // agrees with the ends, only the FINs tell.
+    const d = new Resync(0, 0, 1 << 20);
+    d.settled = true;
+    d.add(0, body, 0, body.length, 0);
+    d.add(1, body, 50, body.length - 50, 0);
+    expect(d.decide(false, false, false)).toBe(RS_WAIT);
+    expect(d.decide(true, true, false)).toBe(RS_PROOF);
+    expect([d.a, d.b]).toEqual([50, 0]);
   });
 
   it('both sides past the search window without a proof: own ends (no match)', () => {
