@@ -15,6 +15,7 @@ interface MakeOptions {
   seed: number;
   rewriteIsn?: boolean;
   jitterUs: number;
+  retransmitPct: number;
   midStreamServer: 'first-receiver' | 'lower-port';
   json?: boolean;
 }
@@ -46,6 +47,7 @@ export function registerWorkload(program: Command): void {
     .option('--seed <n>', 'PRNG seed: same capture, options and seed give the same files', parseIntOption(0, 2 ** 32 - 1), 1)
     .option('--rewrite-isn', "number the secondary's data in the primary's sequence space (as QEMU's filter-rewriter would)")
     .option('--jitter-us <n>', "upper bound of the secondary's extra delay per frame (µs)", parseIntOption(0, 10_000_000), 200)
+    .option('--retransmit-pct <n>', "percentage of the secondary's data segments it retransmits on its own (0–100)", parseIntOption(0, 100), 1)
     .option('--mid-stream-server <rule>', 'server of a connection seen without its handshake: first-receiver or lower-port', parseMidStream, 'first-receiver')
     .option('--json', 'print the manifest as JSON instead of the summary')
     .addHelpText('after', `\n${DIVERGE_GRAMMAR}
@@ -59,7 +61,7 @@ Example:
     .action((capture: string, opts: MakeOptions) => {
       const diverge = opts.diverge ?? [];
       const w = makeWorkload(capture, opts.out, {
-        seed: opts.seed, rewriteIsn: opts.rewriteIsn === true, jitterUs: opts.jitterUs, diverge, midStreamServer: opts.midStreamServer,
+        seed: opts.seed, rewriteIsn: opts.rewriteIsn === true, jitterUs: opts.jitterUs, retransmitPct: opts.retransmitPct, diverge, midStreamServer: opts.midStreamServer,
       });
       if (w.manifest.counts.primaryFrames === 0) throw new ColoError('ERR_INVALID_ARGUMENT', `workload: ${capture} has no TCP or UDP server frames to build a workload from`);
       if (opts.json) console.log(JSON.stringify(w.manifest, null, 2));

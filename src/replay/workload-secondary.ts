@@ -195,7 +195,16 @@ const SEC_MSS = [536, 1024, 1200, 1348, 1380, 1440, 1448, 1460] as const;
  * Append the secondary's frames of connection `c` to `out`: the captured server stream with
  * `edits` applied, re-segmented and re-numbered as an independent stack would send it.
  */
-export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: () => number, rewriteIsn: boolean, jitterUs: number, out: Frame[]): void {
+/** The secondary's own retransmissions: `pct` % of its data segments are sent a second time. */
+export interface RetransmitModel {
+  rand: () => number;
+  pct: number;
+}
+
+/** A spurious retransmission follows its original by 0.2–2 ms (a fast retransmit or short RTO on a LAN). */
+const RETX_DELAY_US = [200, 2000] as const;
+
+export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: () => number, rewriteIsn: boolean, jitterUs: number, out: Frame[], retx: RetransmitModel = { rand, pct: 0 }): void {
   if (c.l === null || c.pkts.length === 0) return;
   const l = c.l;
   // The secondary's own stream (its offsets): the primary's with the edits applied.
@@ -240,11 +249,12 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
   let lastNsec = 0;
 
   /** `at`: the frame's stream offset when it is data, FIN or RST (-1 otherwise: it never reaches `cut`). */
-  const emit = (p: ServerPkt, flags: number, seq: number, payload: Uint8Array | undefined, options: TcpOptionsSpec | undefined, at = -1): void => {
-    const jitter = rand() * jitterUs;
+  /** `afterLastUs` > 0: a retransmission, that long after the frame emitted last (its original). */
+  const emit = (p: ServerPkt, flags: number, seq: number, payload: Uint8Array | undefined, options: TcpOptionsSpec | undefined, at = -1, afterLastUs = 0): void => {
+    const jitter = afterLastUs > 0 ? 0 : rand() * jitterUs;
     if (cut >= 0 && at >= cut) cutReached = true;
     if (cutReached && edits.silent !== undefined) return;
-    let [s, n] = addUs(p.frame.sec, p.frame.nsec, jitter + (cutReached ? delayUs : 0));
+    let [s, n] = afterLastUs > 0 ? addUs(lastSec, lastNsec, afterLastUs) : addUs(p.frame.sec, p.frame.nsec, jitter + (cutReached ? delayUs : 0));
     if (later(lastSec, lastNsec, s, n)) [s, n] = [lastSec, lastNsec];
     lastSec = s;
     lastNsec = n;
@@ -274,7 +284,13 @@ export function secondaryTcp(c: TcpConn, stream: Stream, edits: TcpEdits, rand: 
       let n = 1;
       while (n < mss && sent + n < upTo && have[sent + n] === 1 && sent + n !== cut) n++;
       const last = sent + n >= upTo || have[sent + n] !== 1;
-      emit(p, last ? TCP_ACK | TCP_PSH : TCP_ACK, dataBase + sent, data.subarray(sent, sent + n), tsOpt(p), sent);
+      const flags = last ? TCP_ACK | TCP_PSH : TCP_ACK;
+      emit(p, flags, dataBase + sent, data.subarray(sent, sent + n), tsOpt(p), sent);
+      if (retx.pct > 0 && retx.rand() * 100 < retx.pct) {
+        // The same bytes again, a little later (after the original, before what follows it).
+        const after = RETX_DELAY_US[0] + retx.rand() * (RETX_DELAY_US[1] - RETX_DELAY_US[0]);
+        emit(p, flags, dataBase + sent, data.subarray(sent, sent + n), tsOpt(p), sent, after);
+      }
       sent += n;
     }
   };

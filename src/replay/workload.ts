@@ -60,6 +60,12 @@ export interface WorkloadOptions {
   rewriteIsn?: boolean;
   /** Upper bound of the secondary's extra delay per frame, in microseconds (default 200). */
   jitterUs?: number;
+  /**
+   * Percentage of the secondary's data segments it sends twice (its own spurious
+   * retransmissions: an RTO or fast retransmit a second stack takes on its own), default 1.
+   * Drawn from a PRNG stream of its own, so the rest of the secondary does not change with it.
+   */
+  retransmitPct?: number;
   diverge?: readonly DivergeSpec[];
   /** How to pick the server of a connection seen without its handshake (default 'first-receiver'). */
   midStreamServer?: 'first-receiver' | 'lower-port';
@@ -92,6 +98,7 @@ export interface WorkloadManifest {
   seed: number;
   rewriteIsn: boolean;
   jitterUs: number;
+  retransmitPct: number;
   diverge: readonly DivergeSpec[];
   counts: { primaryFrames: number; secondaryFrames: number; tcpConnections: number; udpFlows: number; skipped: number };
   /** Per TCP connection: server→client flow text, server payload bytes, frame counts. */
@@ -113,6 +120,9 @@ export interface WorkloadResult {
 export function makeWorkload(capturePath: string, outDir: string, opts: WorkloadOptions = {}): WorkloadResult {
   const seed = opts.seed ?? 1;
   const jitterUs = opts.jitterUs ?? 200;
+  const retransmitPct = opts.retransmitPct ?? 1;
+  if (!(retransmitPct >= 0 && retransmitPct <= 100)) throw new ColoError('ERR_INVALID_ARGUMENT', `workload: retransmitPct ${retransmitPct}: expected 0 to 100`);
+  const retxRand = rng((seed ^ 0x5eed_1e55) >>> 0);
   const rewriteIsn = opts.rewriteIsn ?? false;
   const diverge = opts.diverge ?? [];
   const rand = rng(seed);
@@ -223,7 +233,7 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
   const connections: WorkloadManifest['connections'] = [];
   for (const c of tcpOrder) {
     const before = secondary.length;
-    secondaryTcp(c, streams.get(c)!, edits.get(c) ?? { flips: [] }, rand, rewriteIsn, jitterUs, secondary);
+    secondaryTcp(c, streams.get(c)!, edits.get(c) ?? { flips: [] }, rand, rewriteIsn, jitterUs, secondary, { rand: retxRand, pct: retransmitPct });
     connections.push({ flow: c.flow, bytes: streams.get(c)!.known, primaryFrames: c.pkts.length, secondaryFrames: secondary.length - before, midStream: c.midStream });
   }
   for (const f of udpOrder) secondaryUdp(f, udpFlips.get(f) ?? [], rand, jitterUs, secondary);
@@ -239,6 +249,7 @@ export function makeWorkload(capturePath: string, outDir: string, opts: Workload
     seed,
     rewriteIsn,
     jitterUs,
+    retransmitPct,
     diverge,
     counts: { primaryFrames: primary.length, secondaryFrames: secondary.length, tcpConnections: tcpOrder.length, udpFlows: udpOrder.length, skipped },
     connections,

@@ -291,3 +291,48 @@ describe.skipIf(!TSHARK)('ACK timing, segment size and SACK of the secondary (ts
     for (const x of s) expect(p.has(x), x).toBe(true);
   }, 60_000);
 });
+
+// ---------------------------------------------------------------- own retransmissions
+
+describe.skipIf(!TSHARK)('the secondary\'s own retransmissions (tshark)', () => {
+  /** Data segments of a file as "seq/len" keys (absolute sequence numbers), in file order. */
+  const dataSegments = (file: string): string[] => fields(file, 'tcp.len > 0', ['tcp.seq', 'tcp.len']).map(([s, l]) => `${s}/${l}`);
+  const repeats = (segs: string[]): number => segs.length - new Set(segs).size;
+  const bulk = join(OWN_CAPTURES, 'bulk-tcp.pcapng');
+
+  it('retransmitPct sends about that share of data segments twice, later, with the same bytes; 0 sends none; the rest of the secondary does not move', async () => {
+    const none = makeWorkload(bulk, dir('retx0'), { seed: 4, rewriteIsn: true, retransmitPct: 0 });
+    const some = makeWorkload(bulk, dir('retx20'), { seed: 4, rewriteIsn: true, retransmitPct: 20 });
+    const s0 = dataSegments(none.secondary);
+    const s20 = dataSegments(some.secondary);
+    expect(repeats(s0)).toBe(0);
+    const dup = repeats(s20);
+    // 20 % of the secondary's data segments, with generous binomial slack.
+    expect(dup).toBeGreaterThan(s0.length * 0.12);
+    expect(dup).toBeLessThan(s0.length * 0.28);
+    // Same segments otherwise: its own PRNG stream leaves segmentation alone.
+    expect([...new Set(s20)].sort()).toEqual([...s0].sort());
+    expect(some.manifest.retransmitPct).toBe(20);
+    expect(some.manifest.counts.secondaryFrames).toBe(none.manifest.counts.secondaryFrames + dup);
+    // A retransmission is benign: no checkpoint.
+    expect(await engineRecords(some.primary, some.secondary)).toEqual([]);
+  }, 60_000);
+
+  it('each retransmission carries the same payload as the original and comes after it', () => {
+    const w = makeWorkload(bulk, dir('retxbytes'), { seed: 5, rewriteIsn: true, retransmitPct: 10 });
+    const rows = fields(w.secondary, 'tcp.len > 0', ['frame.time_epoch', 'tcp.seq', 'tcp.len', 'tcp.payload']);
+    const first = new Map<string, { t: number; payload: string }>();
+    let checked = 0;
+    for (const [t, seq, len, payload] of rows) {
+      const k = `${seq}/${len}`;
+      const f = first.get(k);
+      if (f === undefined) first.set(k, { t: Number(t), payload: payload! });
+      else {
+        expect(payload).toBe(f.payload);
+        expect(Number(t)).toBeGreaterThan(f.t);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  }, 60_000);
+});
