@@ -51,6 +51,7 @@ Examples:
   colo-proxy replay captures/bulk-tcp.pcapng --tap ctap0 --pace pps:20000 --loop 10`)
     .action(async (file: string, opts: ReplayCliOptions) => {
       if ((opts.tap === undefined) === (opts.connect === undefined)) throw new ColoError('ERR_INVALID_ARGUMENT', 'replay: give exactly one of --tap NAME or --connect ENDPOINT');
+      const pace = paceFromFlags(opts, { kind: 'multiplier', factor: 1 });
       const vnetHdrLen = opts.vnetHdr === undefined ? 0 : opts.vnetHdr === true ? 10 : opts.vnetHdr;
       if (opts.connect !== undefined && vnetHdrLen > MAX_VNET_HDR_LEN) throw new ColoError('ERR_INVALID_ARGUMENT', `replay: --vnet-hdr ${vnetHdrLen}: the chardev stream allows at most ${MAX_VNET_HDR_LEN}`);
       if (opts.tap !== undefined && vnetHdrLen > 0 && vnetHdrLen < 10) throw new ColoError('ERR_INVALID_ARGUMENT', `replay: --vnet-hdr ${vnetHdrLen}: a tap's virtio-net header is 10..64 bytes`);
@@ -66,7 +67,7 @@ Examples:
       const progress = new Progress({ label: 'replay', total, enabled: opts.quiet !== true });
       let r: ReplayResult;
       try {
-        r = await replayFrames(cap, sink, { pace: paceFromFlags(opts, { kind: 'multiplier', factor: 1 }), loop: opts.loop, signal: abort.signal, onProgress: (n) => progress.update(n, `${n}/${total} frames`) });
+        r = await replayFrames(cap, sink, { pace, loop: opts.loop, signal: abort.signal, onProgress: (n) => progress.update(n, `${n}/${total} frames`) });
       } finally {
         progress.done();
         process.removeListener('SIGINT', onSig);
