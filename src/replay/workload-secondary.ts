@@ -9,18 +9,6 @@ import { formatEndpoint } from '../packet/addr.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, tcpFrame, udpFrame } from './frame-builder.js';
 import type { TcpOptionsSpec } from './frame-builder.js';
 
-/** mulberry32: small seeded PRNG (setup-time only). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface Frame {
   bytes: Buffer;
   sec: number;
