@@ -4,7 +4,6 @@
  * offset, cause of every injected divergence), and `colo-proxy compare` run as a child process
  * on the same pair (its --checkpoint-log), which must report the same checkpoints.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,8 @@ import { PcapWriter } from '../../src/capture/writer.js';
 import { ColoError } from '../../src/errors.js';
 import { tcpSegments, udpFrame } from '../../src/replay/frame-builder.js';
 import { makeWorkload } from '../../src/replay/workload.js';
-import { OWN_CAPTURES, ROOT, sharedCapture } from '../helpers/paths.js';
+import { OWN_CAPTURES, sharedCapture } from '../helpers/paths.js';
+import { compareCheckpointLog } from '../helpers/compare-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'colo-wouldck-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -24,17 +24,7 @@ const dir = (tag: string): string => join(tmp, `${tag}-${n++}`);
 
 /** `colo-proxy compare` on the pair: its checkpoint log lines. */
 function compareCli(primary: string, secondary: string): Record<string, unknown>[] {
-  const d = dir('cli');
-  execFileSync('mkdir', ['-p', d]);
-  const log = join(d, 'cp.jsonl');
-  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'compare', '--primary_in', `pcap:${primary}`, '--secondary_in', `pcap:${secondary}`, '--outdev', `pcap:${join(d, 'out.pcap')}`, '--checkpoint-log', log, '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    text = '';
-  }
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return compareCheckpointLog(primary, secondary, dir('cli'));
 }
 
 describe('wouldCheckpoint: colo-proxy engine on workload pairs', () => {

@@ -10,8 +10,7 @@
  * after the last frame the clock runs on until held frames expire (a live engine's timer keeps
  * running when the traffic stops). The tests at the end check the same through the real CLI.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,7 +23,8 @@ import { ShadowCheckpointController } from '../../src/control/shadow-checkpoint.
 import { ColoError } from '../../src/errors.js';
 import { PacketPool } from '../../src/packet/pool.js';
 import { makeWorkload, type DivergeSpec, type WorkloadResult } from '../../src/replay/workload.js';
-import { OWN_CAPTURES, ROOT, sharedCapture } from '../helpers/paths.js';
+import { OWN_CAPTURES, sharedCapture } from '../helpers/paths.js';
+import { compareCheckpointLog } from '../helpers/compare-cli.js';
 import { hasTool, tshark } from '../helpers/tools.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'colo-wlkinds-'));
@@ -238,19 +238,7 @@ describe('placement errors name the problem', () => {
 
 /** Checkpoint requests of `colo-proxy compare` on pcap inputs (the real CLI). */
 function cliCheckpoints(w: WorkloadResult): Record<string, unknown>[] {
-  const d = dir('cli');
-  mkdirSync(d, { recursive: true });
-  const log = join(d, 'cp.log');
-  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'compare',
-    '--primary_in', `pcap:${w.primary}`, '--secondary_in', `pcap:${w.secondary}`, '--outdev', `pcap:${join(d, 'out.pcap')}`,
-    '--checkpoint-log', log, '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    text = '';
-  }
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return compareCheckpointLog(w.primary, w.secondary, dir('cli'));
 }
 
 describe('through colo-proxy compare with pcap inputs (CLI)', () => {

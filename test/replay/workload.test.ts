@@ -5,7 +5,6 @@
  * the compare engine run through the real CLI finds nothing on an identical workload and the
  * manifest's ground truth on a workload with an injected byte change.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,7 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ColoError } from '../../src/errors.js';
 import { extractFlows, type FlowsReport } from '../../src/cli/flows-extract.js';
 import { makeWorkload, type WorkloadResult } from '../../src/replay/workload.js';
-import { ROOT, sharedCapture } from '../helpers/paths.js';
+import { sharedCapture } from '../helpers/paths.js';
+import { compareCheckpointLog } from '../helpers/compare-cli.js';
 import { hasTool, tshark } from '../helpers/tools.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'colo-workload-'));
@@ -46,19 +46,7 @@ function segments(file: string): Seg[] {
 }
 
 function runCompare(w: WorkloadResult, tag: string): Record<string, unknown>[] {
-  const d = dir(tag);
-  execFileSync('mkdir', ['-p', d]);
-  const log = join(d, 'cp.log');
-  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'compare',
-    '--primary_in', `pcap:${w.primary}`, '--secondary_in', `pcap:${w.secondary}`, '--outdev', `pcap:${join(d, 'out.pcap')}`,
-    '--checkpoint-log', log, '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    text = '';
-  }
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return compareCheckpointLog(w.primary, w.secondary, dir(tag));
 }
 
 /** Per tcp.stream TTLs, "stream/window" values and all TCP timestamp values of a file (tshark). */
