@@ -12,26 +12,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/captures/bulk-tcp.pcapng}
 tag=cpbulk$$
-cli=$tag-c; srv=$tag-s
-pids=()
-tmp=$(mktemp -d)
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  ip netns del "$cli" 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$cli"; ip netns add "$srv"
-# Created straight inside the namespaces: no interface ever exists in the host namespace.
-ip link add vc netns "$cli" type veth peer name vs netns "$srv"
-ip -n "$cli" link set vc address 02:00:00:00:00:01
-ip -n "$srv" link set vs address 02:00:00:00:00:02
+source "$root/scripts/lib/veth-pair.sh"
 ip -n "$cli" link set vc gso_max_segs 1
 ip -n "$srv" link set vs gso_max_segs 1
-for ns in "$cli" "$srv"; do ip -n "$ns" link set lo up; done
-ip -n "$cli" addr add 192.0.2.1/24 dev vc; ip -n "$srv" addr add 192.0.2.2/24 dev vs
 ip -n "$cli" link set vc up; ip -n "$srv" link set vs up
 
 cat >"$tmp/bulk.mjs" <<'EOF'
