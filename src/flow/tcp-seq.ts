@@ -29,6 +29,8 @@ export function seqLe(a: number, b: number): boolean {
 
 /** `seq + n` wrapped to 32 bits, for any integer `n` in ±2^53 (reduced first so the sum stays exact). */
 export function seqAdd(seq: number, n: number): number {
+  // The common small `n` skips the floating-point modulo (a library call, on every delivery).
+  if (n >= 0 && n < SEQ_MOD) return (seq + n) >>> 0;
   return (seq + (n % SEQ_MOD)) >>> 0;
 }
 

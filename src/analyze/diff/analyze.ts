@@ -6,15 +6,22 @@
  */
 import { ColoError } from '../../errors.js';
 import { PacketPool } from '../../packet/pool.js';
-import { scanAlignment } from './align.js';
 import { compareDatagramDirection, datagramBenign } from './compare-datagram.js';
 import { compareTcpDirection, tcpBenign, type CompareOpts } from './compare-tcp.js';
-import { checkComparable, loadCapture, type FlowRec, type LoadOptions } from './load.js';
+import { checkComparable, loadCapture, PassTracker, type FlowRec, type LoadOptions } from './load.js';
 import { matchFlows, type FlowPair } from './match.js';
 import { DIFF_CAUSES, emptyBenign, type BenignCounts, type DiffCause, type DiffDirection, type DiffOptions, type DiffResult, type DiffSideSummary, type Divergence, type FlowDiff } from './types.js';
 
 export const DEFAULT_TIMEOUT_MS = 3000;
 export const DEFAULT_CONTEXT = 16;
+
+/**
+ * The packet pool and tracker of the last analysis, kept for the next one in this process:
+ * the pool's 50 MB of slabs and the flow table's arrays cost an allocation, page faults and
+ * garbage collections on every call otherwise. Kept only when the analysis succeeded and
+ * gave everything back (no slot in use, no flow left); taken (so never shared) while one runs.
+ */
+let idle: { pool: PacketPool; tracker: PassTracker; maxFlows: number | undefined } | null = null;
 
 /** Compare the captures at `primaryPath` and `secondaryPath`. Throws ColoError/CaptureError on bad input. */
 export function analyzeDiff(primaryPath: string, secondaryPath: string, opts: DiffOptions = {}): DiffResult {
@@ -22,12 +29,15 @@ export function analyzeDiff(primaryPath: string, secondaryPath: string, opts: Di
   const context = opts.context ?? DEFAULT_CONTEXT;
   if (!(timeoutMs >= 0)) throw new ColoError('ERR_INVALID_ARGUMENT', `timeout must be a non-negative number of ms, got ${timeoutMs}`);
   if (!Number.isInteger(context) || context < 0 || context > 4096) throw new ColoError('ERR_INVALID_ARGUMENT', `context must be an integer from 0 to 4096, got ${context}`);
-  const pool = new PacketPool();
+  const kept = idle !== null && idle.maxFlows === opts.maxFlows ? idle : null;
+  idle = null;
+  const pool = kept?.pool ?? new PacketPool();
   const lo = { pool, maxFlows: opts.maxFlows, wholeFileMax: opts.wholeFileMax };
-  const p = loadCapture(primaryPath, lo);
-  // Without a SYN-ACK in the primary there is no ISN to align to: skip the pre-scan.
-  const align = p.synAckIsns.size > 0 ? scanAlignment(secondaryPath, p.synAckIsns) : undefined;
-  const s = loadCapture(secondaryPath, { ...lo, align });
+  const tracker = kept?.tracker ?? new PassTracker(pool, opts.maxFlows);
+  const p = loadCapture(primaryPath, { ...lo, tracker });
+  // Without a SYN-ACK in the primary there is no ISN to align to.
+  const alignTo = p.synAckIsns.size > 0 ? p.synAckIsns : undefined;
+  const s = loadCapture(secondaryPath, { ...lo, tracker, alignTo, reference: p, timeoutMs });
   checkComparable(p, s);
   for (const l of [p.flows, s.flows]) for (const f of l) orientByPort(f);
   if (opts.clientCapture !== undefined) orientByClient(opts.clientCapture, [p.flows, s.flows], lo);
@@ -56,6 +66,8 @@ export function analyzeDiff(primaryPath: string, secondaryPath: string, opts: Di
     if (f.divergence !== null) byCause[f.divergence.cause]++;
   }
   const diverged = flows.filter((f) => f.verdict === 'diverged').length;
+  // Every pass ended with the tracker's `finish`, which releases all it held.
+  if (pool.stats().inUse === 0 && tracker.tracker.size === 0) idle = { pool, tracker, maxFlows: opts.maxFlows };
   return {
     schema: 1,
     primary: p.input,

@@ -9,7 +9,7 @@
  * bytes, then how each stream ended.
  */
 import type { BenignCounts, DiffBytes, DiffDirection, Divergence } from './types.js';
-import { DELIVERY_STRIDE, type StreamStore } from './store.js';
+import { BORROWED, DELIVERY_STRIDE, type StreamStore } from './store.js';
 import { contextBytes, noBytes } from './bytes-context.js';
 
 export interface CompareOpts {
@@ -78,6 +78,8 @@ function firstDiffPieces(p: StreamStore, s: StreamStore, from: number, to: numbe
     const sStart = sd[b]!;
     const end = Math.min(pStart + pd[a + 9]!, sStart + sd[b + 9]!, to);
     if (i >= np || j >= ns || pStart > pos || sStart > pos || end <= pos) return -2;
+    // Bytes borrowed from a twin other than the store compared with: read them as copies.
+    if (pd[a + 7]! === BORROWED || sd[b + 7]! === BORROWED) return -2;
     const pa = ps[pd[a + 7]!]!;
     const po = pd[a + 8]! + (pos - pStart);
     const sa = ss[sd[b + 7]!]!;
@@ -159,10 +161,12 @@ function compareBytes(p: StreamStore, s: StreamStore): ByteFinding | null {
   const pl = p.length;
   const sl = s.length;
   const end = Math.min(pl, sl);
-  let pos = 0;
+  // What the secondary's pass already found equal to this very primary stream (no gap on
+  // either side there): compare from where that stopped.
+  let pos = s.twin === p ? Math.min(s.matchedTo, end) : 0;
   let gi = 0;
   let hi = 0;
-  const cur: Cursor = { i: 0, j: 0 };
+  const cur: Cursor = { i: Math.max(0, p.deliveryAt(pos)), j: Math.max(0, s.deliveryAt(pos)) };
   while (pos < end) {
     gi = gapIndex(p.gaps, gi, pos);
     hi = gapIndex(s.gaps, hi, pos);
@@ -217,6 +221,13 @@ function timingAt(p: StreamStore, s: StreamStore, limit: number, timeoutMs: numb
   let i = 0;
   let j = 0;
   let o = Math.max(pd[0]!, sd[0]!);
+  if (s.twin === p && s.timingTimeoutMs === timeoutMs && s.matchedTo > 0) {
+    // The secondary's pass checked [0, matchedTo) already (same boundaries, same rule).
+    if (s.timingFrom >= 0) return s.timingFrom < limit ? s.timingFrom : -1;
+    o = s.matchedTo;
+    i = Math.max(0, p.deliveryAt(o));
+    j = Math.max(0, s.deliveryAt(o));
+  }
   while (o < limit) {
     while (i + 1 < np && pd[(i + 1) * DELIVERY_STRIDE]! <= o) i++;
     while (j + 1 < ns && sd[(j + 1) * DELIVERY_STRIDE]! <= o) j++;
@@ -251,6 +262,9 @@ function around(st: StreamStore, at: number, n: number): DiffBytes {
  * when the direction is identical.
  */
 export function compareTcpDirection(p: StreamStore, s: StreamStore, direction: DiffDirection, o: CompareOpts): Divergence | null {
+  // The common matched case, settled by the secondary's pass: every byte of both streams
+  // found equal (no gap), none late, same ending — what the checks below would conclude.
+  if (s.twin === p && s.matchedTo === p.len && s.len === p.len && s.timingTimeoutMs === o.timeoutMs && s.timingFrom < 0 && ending(p) === ending(s)) return null;
   const n = o.context;
   const pl = p.length;
   const sl = s.length;
@@ -316,6 +330,23 @@ export function tcpBenign(p: StreamStore, s: StreamStore, b: BenignCounts): void
   let i = 0;
   let j = 0;
   let seg = 0;
+  if (s.twin === p && s.matchedTo === p.length && s.length === p.length && np > 0 && ns > 0) {
+    // Whole streams equal: the secondary's pass counted the merge already. The merge below
+    // stops when either side runs out, so starts after the other side's last start do not
+    // count: take those (they were counted as unpaired) back off.
+    const m = s.matchedBenign;
+    const lastP = pd[(np - 1) * DELIVERY_STRIDE]!;
+    const lastS = sd[(ns - 1) * DELIVERY_STRIDE]!;
+    let cut = 0;
+    for (let k = ns - 1; k >= 0 && sd[k * DELIVERY_STRIDE]! > lastP; k--) cut++;
+    for (let k = np - 1; k >= 0 && pd[k * DELIVERY_STRIDE]! > lastS; k--) cut++;
+    b.ipId += m.ipId;
+    b.ttl += m.ttl;
+    b.window += m.window;
+    b.tcpOptions += m.tcpOptions;
+    seg = m.segmentation - cut;
+    i = np;
+  }
   while (i < np && j < ns) {
     const a = pd[i * DELIVERY_STRIDE]!;
     const c = sd[j * DELIVERY_STRIDE]!;

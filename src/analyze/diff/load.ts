@@ -5,6 +5,11 @@
  *
  * Per packet nothing is allocated beyond amortised growth of the stores; per connection, the
  * Connection, its FlowRec and stores. SYN-ACKs (rare) allocate their key strings.
+ *
+ * The secondary's pass runs against the loaded primary (`reference`): each TCP direction is
+ * compared, as it is delivered, with the primary's stream it will most likely be matched
+ * with, and bytes found equal are not stored (the comparison later starts where they stop).
+ * That pass also decides the alignment of each connection as it goes (SecondaryAligner).
  */
 import { statSync } from 'node:fs';
 import { ColoError } from '../../errors.js';
@@ -12,15 +17,16 @@ import { openCapture } from '../../capture/reader.js';
 import { linkTypeName, toEthernet } from '../../capture/linktype.js';
 import { decodeFrame } from '../../packet/decode.js';
 import { formatEndpoint } from '../../packet/addr.js';
-import { LAYER_ARP, LAYER_TCP } from '../../packet/layer.js';
+import { LAYER_ARP, LAYER_FRAG, LAYER_TCP } from '../../packet/layer.js';
 import { PacketPool } from '../../packet/pool.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/proto.js';
 import { PacketView } from '../../packet/view.js';
 import type { ConnectionListener } from '../../flow/connection.js';
 import { ConnectionTracker, TrackResult } from '../../flow/tracker.js';
 import { TCP_SYN, type Dir } from '../../flow/tcp-types.js';
-import { decisionKey, isSynAck, synAckKey, type AlignDecision } from './align.js';
-import { DatagramStore, Slab, StreamStore } from './store.js';
+import { isSynAck, pairKey, SecondaryAligner, synAckKey, tupleKey, type AlignEntry } from './align.js';
+import { byStart } from './match.js';
+import { BORROWED, DatagramStore, Slab, StreamStore } from './store.js';
 import type { DiffAlignment, DiffInput, DiffProtocol } from './types.js';
 
 const IPPROTO_ICMPV6 = 58;
@@ -48,6 +54,9 @@ export interface FlowRec {
   alignment: DiffAlignment | null;
   /** A SYN or SYN-ACK was seen (a TCP flow that is not only retransmissions after close). */
   handshake: boolean;
+  /** TCP: tupleKey of (client, server) as first seen, and of the unordered pair with the VLAN; null if not known. */
+  tuple: string | null;
+  pairKey: string | null;
 }
 
 export interface CaptureFlows {
@@ -61,12 +70,21 @@ export interface CaptureFlows {
 }
 
 export interface LoadOptions {
-  /** Secondary: per-SYN-ACK alignment decisions from scanAlignment. */
-  align?: ReadonlyMap<string, AlignDecision>;
+  /** Secondary: the primary's SYN-ACK ISNs (CaptureFlows.synAckIsns), to align its connections to. */
+  alignTo?: ReadonlyMap<string, readonly number[]>;
+  /**
+   * Secondary: the loaded primary. Its TCP streams are compared with this capture's while it is
+   * read (see the module comment); the capture is then read in chunks, not whole.
+   */
+  reference?: CaptureFlows;
+  /** With `reference`: the timing rule's timeout (DiffOptions.timeoutMs), checked while comparing. */
+  timeoutMs?: number;
   /** Flow table size (default DEFAULT_MAX_FLOWS). */
   maxFlows?: number;
   /** Packet pool to use (one per analysis is enough: each pass ends with `finish`). */
   pool?: PacketPool;
+  /** Tracker to run the pass on (one per analysis is enough, see PassTracker); `pool` and `maxFlows` are then its own. */
+  tracker?: PassTracker;
   /** Largest capture read into memory whole (default WHOLE_FILE_MAX); 0 always copies payload. */
   wholeFileMax?: number;
 }
@@ -84,6 +102,28 @@ export const DEFAULT_MAX_FLOWS = 1 << 17;
  */
 export const WHOLE_FILE_MAX = 1024 * 1024 * 1024;
 
+/**
+ * A ConnectionTracker that the passes of one analysis run on in turn (each pass ends with
+ * `finish`, which empties it): its flow table, a fixed cost of a few ms, is built once.
+ */
+export class PassTracker {
+  readonly tracker: ConnectionTracker<FlowRec>;
+  /** The running pass's listener. */
+  listener: ConnectionListener<FlowRec> = {};
+
+  constructor(pool: PacketPool, maxFlows = DEFAULT_MAX_FLOWS) {
+    const fwd: ConnectionListener<FlowRec> = {
+      start: (c) => this.listener.start?.(c),
+      data: (c, dir, buf, off, len, at) => this.listener.data?.(c, dir, buf, off, len, at),
+      gap: (c, dir, at, len, why) => this.listener.gap?.(c, dir, at, len, why),
+      directionEnd: (c, dir, how) => this.listener.directionEnd?.(c, dir, how),
+      datagram: (c, dir, buf, off, len) => this.listener.datagram?.(c, dir, buf, off, len),
+      end: (c, why) => this.listener.end?.(c, why),
+    };
+    this.tracker = new ConnectionTracker<FlowRec>({ pool, table: { maxFlows } }, fwd);
+  }
+}
+
 /** Read `path` and keep every flow's content. Throws CaptureError on a damaged capture. */
 export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows {
   let size = -1;
@@ -92,7 +132,11 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
   } catch {
     // openCapture reports the unreadable file.
   }
-  const whole = size >= 0 && size <= (opts.wholeFileMax ?? WHOLE_FILE_MAX) && size > 0;
+  // With a reference, bytes equal to the primary's are not kept and the rest is copied: no
+  // need to hold the whole file (touching that much fresh memory is a large part of a pass).
+  const ref = opts.reference;
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  const whole = ref === undefined && size >= 0 && size <= (opts.wholeFileMax ?? WHOLE_FILE_MAX) && size > 0;
   const reader = openCapture(path, whole ? { chunkSize: size + 64 } : {});
   const flows: FlowRec[] = [];
   const byClientServer = new Map<string, FlowRec>();
@@ -101,14 +145,30 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
   const linkTypes: number[] = [];
   const v = new PacketView();
   // The packet being processed, for the listener callbacks (they run inside tracker.packet).
-  let curMs = 0;
-  let curFrame = -1;
+  // (Fields of one object, not closure variables: a double stored into a closure slot is
+  // boxed anew on every write, i.e. an allocation per packet.)
+  const cur = { ms: 0, frame: -1 };
   let nextSerial = 0;
   let arpCount = 0;
   const slab = new Slab();
   // The reader's single chunk holding the whole file (see WHOLE_FILE_MAX), and its slab index.
   let fileBuf: Uint8Array | null = null;
   let fileSlab = -1;
+  // Reference TCP flows per matching key in start order, and how many each key has handed out
+  // (the k-th connection of a key here is the one matchFlows will most likely pair with the
+  // primary's k-th; if not, the comparison just reads the borrowed bytes from the twin).
+  const refByKey = new Map<string, FlowRec[]>();
+  const refUsed = new Map<string, number>();
+  if (ref !== undefined) {
+    for (const f of ref.flows) {
+      const k = f.pairKey;
+      if (k === null) continue;
+      const l = refByKey.get(k);
+      if (l === undefined) refByKey.set(k, [f]);
+      else l.push(f);
+    }
+    for (const l of refByKey.values()) l.sort(byStart);
+  }
 
   const newRec = (protocol: DiffProtocol, client: string, server: string, ms: number): FlowRec => {
     const tcp = protocol === 'tcp';
@@ -118,6 +178,8 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
       dgram: tcp ? null : [new DatagramStore(slab), new DatagramStore(slab)],
       alignment: tcp ? 'midstream' : null,
       handshake: false,
+      tuple: null,
+      pairKey: null,
     };
     flows.push(r);
     return r;
@@ -133,38 +195,50 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
       else proto = 'other';
       const r = newRec(proto, c.client, c.server, c.startMs);
       c.user = r;
-      if (proto === 'tcp') byClientServer.set(`${c.client}|${c.server}`, r);
+      // Keyed by raw endpoints (built from the packet: a connection's first packet is not a
+      // fragment in practice; one that is just goes unkeyed, as if it had no handshake).
+      if (proto === 'tcp' && (v.layers & (LAYER_TCP | LAYER_FRAG)) === LAYER_TCP) {
+        const cs = tracker.table.dir === 0 ? tupleKey(v.buf, v.ipSrcOff, v.srcPort, v.ipDstOff, v.dstPort, v.ipAddrLen) : tupleKey(v.buf, v.ipDstOff, v.dstPort, v.ipSrcOff, v.srcPort, v.ipAddrLen);
+        r.tuple = cs;
+        r.pairKey = pairKey(v.buf, v.ipSrcOff, v.srcPort, v.ipDstOff, v.dstPort, v.ipAddrLen, r.vlan);
+        byClientServer.set(cs, r);
+        if (ref !== undefined) pairWithReference(r);
+      }
     },
     data(c, dir, buf, off, len, streamOffset) {
       const s = c.user!.tcp![dir];
+      const b = s.deliveries.add();
+      const d = s.deliveries.data;
+      d[b] = streamOffset;
+      d[b + 1] = cur.ms;
+      d[b + 2] = cur.frame;
+      d[b + 3] = v.ipId;
+      d[b + 4] = v.ipTtl;
+      d[b + 5] = v.tcpWindow;
+      d[b + 6] = v.tcpOpts * 4294967296 + v.tcpTsVal;
+      d[b + 9] = len;
       let at = off;
       let where = fileSlab;
-      if (buf !== fileBuf) {
+      if (s.matching && streamOffset === s.matchedTo && s.matchNext(buf, off, len, b)) {
+        where = BORROWED;
+        at = 0;
+      } else if (buf !== fileBuf) {
         // Bytes from the pool (out-of-order, defragmented) or a chunked read: copy them.
         slab.append(buf, off, len);
         at = slab.lastOff;
         where = slab.lastSlab;
       }
-      const b = s.deliveries.add();
-      const d = s.deliveries.data;
-      d[b] = streamOffset;
-      d[b + 1] = curMs;
-      d[b + 2] = curFrame;
-      d[b + 3] = v.ipId;
-      d[b + 4] = v.ipTtl;
-      d[b + 5] = v.tcpWindow;
-      d[b + 6] = v.tcpOpts * 4294967296 + v.tcpTsVal;
       d[b + 7] = where;
       d[b + 8] = at;
-      d[b + 9] = len;
       s.len = streamOffset + len;
-      if (s.lastFrame !== curFrame) {
-        s.lastFrame = curFrame;
+      if (s.lastFrame !== cur.frame) {
+        s.lastFrame = cur.frame;
         s.dataPackets++;
       }
     },
     gap(c, dir, streamOffset, len) {
       const s = c.user!.tcp![dir];
+      s.matching = false;
       s.gaps.push(streamOffset, len);
       s.len = streamOffset + len;
     },
@@ -172,12 +246,12 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
       const s = c.user!.tcp![dir];
       s.end = how;
       if (how === 'fin' || how === 'rst') {
-        s.endMs = curMs;
-        s.endFrame = curFrame;
+        s.endMs = cur.ms;
+        s.endFrame = cur.frame;
       }
     },
     datagram(c, dir, buf, off, len) {
-      c.user!.dgram![dir].push(buf, off, len, curMs, curFrame, v.ipId, v.ipTtl);
+      c.user!.dgram![dir].push(buf, off, len, cur.ms, cur.frame, v.ipId, v.ipTtl);
     },
     end(c) {
       const r = c.user;
@@ -189,8 +263,8 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
           r.tcp[d].segments = st.segments;
           r.tcp[d].retransmitted = st.retransmitted;
         }
-        const k = `${c.client}|${c.server}`;
-        if (byClientServer.get(k) === r) byClientServer.delete(k);
+        const k = r.tuple;
+        if (k !== null && byClientServer.get(k) === r) byClientServer.delete(k);
       }
     },
   };
@@ -198,10 +272,16 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
   // Default retransmission window arming: which copy of a retransmitted byte wins does not
   // matter here (the first, as in the compare engine), and keeping every byte for verification
   // would cost a copy per byte.
-  const tracker = new ConnectionTracker<FlowRec>({ pool: opts.pool ?? new PacketPool(), table: { maxFlows: opts.maxFlows ?? DEFAULT_MAX_FLOWS } }, listener);
-  const align = opts.align;
+  const pt = opts.tracker ?? new PassTracker(opts.pool ?? new PacketPool(), opts.maxFlows);
+  pt.listener = listener;
+  const tracker = pt.tracker;
+  const aligner = opts.alignTo !== undefined ? new SecondaryAligner(opts.alignTo) : null;
   let packets = 0;
   let skipped = 0;
+  // Counted here from `packet`'s results (tracker.stats() also measures the table: slow).
+  let tcpSegments = 0;
+  let notIp = 0;
+  let undecoded = 0;
   let lastExpire = -Infinity;
   let lastLinkType = -1;
   try {
@@ -222,26 +302,33 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
       }
       const nowMs = rec.tsSec * 1000 + rec.tsNsec / 1e6;
       decodeFrame(v, rec.buf, rec.off, rec.capLen, 0, rec.origLen);
-      curMs = nowMs;
-      curFrame = rec.index;
+      cur.ms = nowMs;
+      cur.frame = rec.index;
       let synAck: string | null = null;
-      let decision: AlignDecision | undefined;
-      if ((v.layers & LAYER_TCP) !== 0 && (v.tcpFlags & TCP_SYN) !== 0 && isSynAck(v)) {
-        synAck = synAckKey(v);
-        const list = synAckIsns.get(synAck);
-        if (list === undefined) synAckIsns.set(synAck, [v.tcpSeq]);
-        else if (!list.includes(v.tcpSeq)) list.push(v.tcpSeq);
-        decision = align?.get(decisionKey(synAck, v.tcpSeq));
-        // Behind filter-rewriter: count the stream from the primary's ISN (see align.ts).
-        if (decision !== undefined) v.tcpSeq = decision.feedIsn;
+      let entry: AlignEntry | null = null;
+      if ((v.layers & LAYER_TCP) !== 0) {
+        if ((v.tcpFlags & TCP_SYN) !== 0 && isSynAck(v)) {
+          synAck = synAckKey(v);
+          const list = synAckIsns.get(synAck);
+          if (list === undefined) synAckIsns.set(synAck, [v.tcpSeq]);
+          else if (!list.includes(v.tcpSeq)) list.push(v.tcpSeq);
+          if (aligner !== null) entry = aligner.synAck(v, synAck);
+        } else if (aligner !== null) aligner.segment(v);
       }
       const r = tracker.packet(v, nowMs);
+      if (r === TrackResult.TCP) tcpSegments++;
+      else if (r === TrackResult.NOT_IP) notIp++;
+      else if (r === TrackResult.UNDECODED) undecoded++;
       if (r === TrackResult.TCP && (v.tcpFlags & TCP_SYN) !== 0) {
-        const key = synAck !== null ? synAckKey2(v) : `${endpoint(v, true)}|${endpoint(v, false)}`;
+        // (client, server): a SYN-ACK's receiver is the client, a SYN's sender.
+        const key = synAck !== null ? tupleKey(v.buf, v.ipDstOff, v.dstPort, v.ipSrcOff, v.srcPort, v.ipAddrLen) : tupleKey(v.buf, v.ipSrcOff, v.srcPort, v.ipDstOff, v.dstPort, v.ipAddrLen);
         const fr = byClientServer.get(key);
         if (fr !== undefined) {
           fr.handshake = true;
-          if (synAck !== null) fr.alignment = decision?.alignment ?? 'own-space';
+          if (synAck !== null) {
+            if (entry !== null) aligner!.label(entry, fr);
+            else fr.alignment = 'own-space';
+          }
         }
       } else if (r === TrackResult.NOT_IP && (v.layers & LAYER_ARP) !== 0) {
         arpPacket(nowMs, rec.index);
@@ -255,14 +342,30 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
     reader.close();
   }
   tracker.finish();
-  const st = tracker.stats();
+  pt.listener = {};
+  aligner?.finish();
   return {
-    input: { file: path, format: reader.format, linkType: linkTypes.length > 0 ? linkTypes.map(linkTypeName).join(',') : 'none', packets, skipped: skipped + st.notIp - arpCount + st.undecoded },
+    input: { file: path, format: reader.format, linkType: linkTypes.length > 0 ? linkTypes.map(linkTypeName).join(',') : 'none', packets, skipped: skipped + notIp - arpCount + undecoded },
     linkTypes,
     flows,
     synAckIsns,
-    tcpSegments: st.tcpSegments,
+    tcpSegments,
   };
+
+  /** Compare `r`'s directions with its likely match in the reference while reading (see refByKey). */
+  function pairWithReference(r: FlowRec): void {
+    const k = r.pairKey!;
+    const l = refByKey.get(k);
+    if (l === undefined) return;
+    const i = refUsed.get(k) ?? 0;
+    refUsed.set(k, i + 1);
+    const p = l[i];
+    if (p === undefined || p.tcp === null) return;
+    // Pair the streams by their sender: orientation may still change, senders do not.
+    const same = p.client === r.client;
+    r.tcp![0].pairWith(p.tcp[same ? 0 : 1], timeoutMs);
+    r.tcp![1].pairWith(p.tcp[same ? 1 : 0], timeoutMs);
+  }
 
   // ARP (not IP, so not a tracker flow): one datagram flow per pair of protocol addresses.
   function arpPacket(nowMs: number, frame: number): void {
@@ -281,15 +384,6 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
     const len = 8 + 2 * v.arpHwLen + 2 * v.arpProtoLen;
     fr.dgram![dir].push(v.buf, v.l3Off, Math.min(len, v.frameOff + v.frameLen - v.l3Off), nowMs, frame, 0, 0);
   }
-}
-
-function endpoint(v: PacketView, src: boolean): string {
-  return src ? formatEndpoint(v.buf, v.ipSrcOff, v.ipAddrLen, v.srcPort) : formatEndpoint(v.buf, v.ipDstOff, v.ipAddrLen, v.dstPort);
-}
-
-/** `client|server` of a SYN-ACK (its receiver is the client). */
-function synAckKey2(v: PacketView): string {
-  return `${endpoint(v, false)}|${endpoint(v, true)}`;
 }
 
 /** Throw when a capture cannot be compared at all. */

@@ -7,6 +7,7 @@
  * matched too and reported `swapped`, so its directions are exchanged.
  */
 import type { FlowRec } from './load.js';
+import type { DiffProtocol } from './types.js';
 
 export interface FlowPair {
   primary: FlowRec | null;
@@ -16,8 +17,18 @@ export interface FlowPair {
 }
 
 function pairKey(f: FlowRec): string {
-  const [a, b] = f.client < f.server ? [f.client, f.server] : [f.server, f.client];
-  return `${f.protocol === 'nd' ? 'icmpv6' : f.protocol}|${f.vlan}|${a}|${b}`;
+  return flowPairKey(f.protocol, f.vlan, f.client, f.server);
+}
+
+/** The matching key of a flow: protocol, VLAN and its two endpoints in either order. */
+export function flowPairKey(protocol: DiffProtocol, vlan: number, client: string, server: string): string {
+  const [a, b] = client < server ? [client, server] : [server, client];
+  return `${protocol === 'nd' ? 'icmpv6' : protocol}|${vlan}|${a}|${b}`;
+}
+
+/** Start order used for matching (start time, then order in the capture). */
+export function byStart(a: FlowRec, b: FlowRec): number {
+  return a.startMs - b.startMs || a.serial - b.serial;
 }
 
 /**
@@ -32,10 +43,10 @@ export function matchFlows(primary: readonly FlowRec[], secondary: readonly Flow
     if (l === undefined) sByKey.set(k, [f]);
     else l.push(f);
   }
-  for (const l of sByKey.values()) l.sort((a, b) => a.startMs - b.startMs || a.serial - b.serial);
+  for (const l of sByKey.values()) l.sort(byStart);
   const used = new Map<string, number>();
   const pairs: { p: FlowPair; at: number }[] = [];
-  const pSorted = [...primary].sort((a, b) => a.startMs - b.startMs || a.serial - b.serial);
+  const pSorted = [...primary].sort(byStart);
   for (const f of pSorted) {
     const k = pairKey(f);
     const l = sByKey.get(k);

@@ -208,8 +208,10 @@ export interface DiffOptions {
   /** Live connections the flow table holds at once per capture (default 2^17). */
   maxFlows?: number;
   /**
-   * Captures up to this many bytes are read into memory whole and their payload referenced in
-   * place (default 1 GiB); larger ones are read in chunks and their payload copied. 0: always copy.
+   * A primary capture up to this many bytes is read into memory whole and its payload
+   * referenced in place (default 1 GiB); a larger one is read in chunks and its payload copied.
+   * 0: always copy. The secondary is always read in chunks: its bytes equal to the primary's
+   * are not kept, the others are copied.
    */
   wholeFileMax?: number;
 }
