@@ -254,7 +254,7 @@ function around(st: StreamStore, at: number, n: number): DiffBytes {
   const to = Math.min(st.length, at + n);
   if (to <= from) return noBytes(at);
   const b = st.range(from, to);
-  return contextBytes(b, 0, b.length, b.length, from);
+  return contextBytes(b, 0, b.length, b.length, from, st.gaps);
 }
 
 /**

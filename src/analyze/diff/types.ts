@@ -52,9 +52,9 @@ export type DiffAlignment = 'own-space' | 'primary-space' | 'same-isn' | 'midstr
 export interface DiffBytes {
   /** Stream offset (or datagram byte offset) of the first byte shown. */
   offset: number;
-  /** Lowercase hex of the bytes shown ('' when that side has none there). */
+  /** Lowercase hex of the bytes shown ('' when that side has none there; `--` for a byte in a gap: never sent). */
   hex: string;
-  /** The same bytes, printable ASCII kept, others as '.'. */
+  /** The same bytes, printable ASCII kept, others as '.', gap bytes as '_'. */
   text: string;
 }
 
