@@ -28,6 +28,18 @@ import { PacketPool } from '../packet/pool.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { FramedChannel } from '../wire/connection.js';
 
+/**
+ * Client endpoints (the usual role in a deployment, docs/deploy.md) read into one reused
+ * buffer: no 64 KiB allocation and no stream machinery per read (about 30 % less CPU per frame
+ * in bench/compare-sockets with the command connecting). Listening endpoints cannot.
+ */
+const READ_BUFFER = 65_536;
+
+/** `readBuffer` for a socket endpoint: only a connecting (client) one can use it. */
+function readBufferFor(endpoint: string): { readBuffer?: number } {
+  return /,server(,|$)/.test(endpoint) ? {} : { readBuffer: READ_BUFFER };
+}
+
 export interface CompareCliOptions {
   primary_in: string;
   secondary_in: string;
@@ -204,6 +216,7 @@ async function makeSink(opts: CompareCliOptions, pool: PacketPool, log: Logger):
     onDisconnected: (reason) => (reason === 'closed' ? log.info : log.warn)('outdev disconnected', { reason }),
     onError: (err) => log.warn('outdev error', { err }),
     onDrain: () => ready(),
+    ...readBufferFor(opts.outdev),
   });
   await ch.start();
   return {
@@ -242,6 +255,7 @@ async function runLive(
       // 'closed' is our own shutdown; anything else is the peer or the network.
       onDisconnected: (reason) => (reason === 'closed' ? log.info : log.warn)(`${name} disconnected`, { reason }),
       onError: (err) => log.warn(`${name} error`, { err }),
+      ...readBufferFor(opts[name]),
     });
     inputs.push({ pause: () => ch.pauseReading(), resume: () => ch.resumeReading() });
     return ch;

@@ -21,7 +21,8 @@
  * - Frames written while no peer is connected are dropped and counted (QEMU's chardev fails
  *   such writes with EIO and the filters drop the packet).
  *
- * Events are plain callbacks; nothing is allocated per frame.
+ * Events are plain callbacks; nothing is allocated per frame. With `readBuffer`, a client
+ * connection allocates nothing per read either.
  */
 import type { Socket } from 'node:net';
 import { ColoError } from '../errors.js';
@@ -60,6 +61,12 @@ export interface FramedChannelOptions {
   chunkSize?: number;
   /** Writer's chunk cap (see FrameWriter); default 256. */
   maxChunks?: number;
+  /**
+   * Client connections read into one reused buffer of this many bytes (65 536 = Node's read
+   * size) instead of a fresh Buffer per read: about half the read path's CPU and less GC
+   * (StreamLink `readBuffer`). Server (accepted) connections cannot; default off.
+   */
+  readBuffer?: number;
   /** A decoded frame; the callee owns `handle` and must release it. */
   onFrame(handle: number, vnetHdrLen: number): void;
   /** A peer connected (`peer` describes it). */
@@ -129,6 +136,8 @@ export class FramedChannel {
       onError: (err) => this.#onFramingError(err),
       ...(options.maxFrame !== undefined ? { maxFrame: options.maxFrame } : {}),
       ...(options.emptyFrames !== undefined ? { emptyFrames: options.emptyFrames } : {}),
+      // A client's chunks may be views of the link's reused read buffer (`readBuffer`).
+      transientChunks: options.readBuffer !== undefined,
     });
     this.#writer = new FrameWriter({
       vnetHdr: options.sendVnetHdr ?? options.vnetHdr,
@@ -149,6 +158,7 @@ export class FramedChannel {
     this.#link = new StreamLink({
       endpoint: this.endpoint,
       backoff: { initialMs: rc, maxMs: rc, factor: 1 },
+      ...(options.readBuffer !== undefined ? { readBuffer: options.readBuffer } : {}),
       onConnected: (sock, peer) => this.#attach(sock, peer),
       onData: (chunk) => this.#onData(chunk),
       onDisconnected: (err) => this.#detach(err),

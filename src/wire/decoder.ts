@@ -17,8 +17,9 @@
  *   skipped and counted in `emptyFrames`; with `emptyFrames: 'error'` they fail the stream
  *   with ERR_FRAME_EMPTY.
  * - Pool exhaustion: `push` returns false and keeps the unconsumed remainder (and any chunk
- *   pushed while paused). The owner stops reading and later calls `resume()`, which continues
- *   exactly where decoding stopped: no byte is lost or duplicated.
+ *   pushed while paused; copies of them with `transientChunks`, for a reused read buffer). The
+ *   owner stops reading and later calls `resume()`, which continues exactly where decoding
+ *   stopped: no byte is lost or duplicated.
  */
 import { ColoError, FramingError } from '../errors.js';
 import type { ColoErrorCode } from '../errors.js';
@@ -45,6 +46,11 @@ export interface FrameDecoderOptions {
   onError(err: FramingError): void;
   /** Policy for zero-length frames: 'skip' (default, counted) or 'error' (ERR_FRAME_EMPTY). */
   emptyFrames?: 'skip' | 'error';
+  /**
+   * Pushed chunks are only valid during `push` (a reused read buffer): what must be kept while
+   * paused is copied. Default false (chunks are kept by reference).
+   */
+  transientChunks?: boolean;
 }
 
 export interface FrameDecoderStats {
@@ -80,6 +86,7 @@ export class FrameDecoder {
   readonly #onFrame: (handle: number, vnetHdrLen: number) => void;
   readonly #onError: (err: FramingError) => void;
   readonly #rejectEmpty: boolean;
+  readonly #copyKept: boolean;
 
   #state = S_LEN;
   /** Bytes still missing from the current length/vnet field. */
@@ -128,6 +135,7 @@ export class FrameDecoder {
     this.#onFrame = options.onFrame;
     this.#onError = options.onError;
     this.#rejectEmpty = options.emptyFrames === 'error';
+    this.#copyKept = options.transientChunks === true;
   }
 
   /** Whether the stream carries the vnet_hdr_len field. */
@@ -168,15 +176,21 @@ export class FrameDecoder {
   push(chunk: Buffer): boolean {
     if (this.#state === S_FAILED) return true;
     if (this.#paused) {
-      this.#pending.push(chunk);
+      this.#pending.push(this.#copyKept ? Buffer.from(chunk) : chunk);
       return false;
     }
     const pos = this.#run(chunk, 0);
     if (pos === DONE) return true;
     this.#paused = true;
     this.#pausedCount++;
-    this.#pending.push(chunk);
-    this.#pendingPos = pos;
+    if (this.#copyKept) {
+      // Only the unconsumed remainder (rare path: the pool ran out).
+      this.#pending.push(Buffer.from(chunk.subarray(pos)));
+      this.#pendingPos = 0;
+    } else {
+      this.#pending.push(chunk);
+      this.#pendingPos = pos;
+    }
     return false;
   }
 

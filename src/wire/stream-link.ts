@@ -15,7 +15,7 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import type { OnReadOpts, Server, Socket } from 'node:net';
 import { ColoError } from '../errors.js';
 import { formatEndpoint } from './endpoint.js';
 import type { Endpoint } from './endpoint.js';
@@ -36,7 +36,18 @@ export interface StreamLinkOptions {
   backoff: Backoff;
   /** A connection is up (`peer` describes it). */
   onConnected(sock: Socket, peer: string): void;
+  /**
+   * Bytes read. With `readBuffer`, a client connection's chunk is a view of the reused read
+   * buffer, valid only during the call: copy what must be kept.
+   */
   onData(chunk: Buffer): void;
+  /**
+   * Client: read into one reused buffer of this many bytes (Node's `onread`) instead of a new
+   * Buffer per read: no allocation and no stream machinery per read (about half the read cost;
+   * fewer GCs, which a per-read 64 KiB allocation otherwise drives). Accepted (server) sockets
+   * cannot do this in Node and always get fresh chunks. Default: off.
+   */
+  readBuffer?: number;
   /** The current connection ended; `err` is the socket error, if any. */
   onDisconnected(err: Error | undefined): void;
   /**
@@ -72,12 +83,16 @@ export class StreamLink {
   #connectFailures = 0;
   #refused = 0;
   #failStreak = 0;
+  #readBuf: Buffer | undefined;
+  #readCb: ((n: number) => boolean) | undefined;
 
   constructor(options: StreamLinkOptions) {
     const b = options.backoff;
     if (!(b.initialMs >= 0 && b.maxMs >= b.initialMs && b.factor >= 1)) {
       throw new ColoError('ERR_INVALID_ARGUMENT', `bad backoff: need 0 <= initialMs <= maxMs and factor >= 1, got ${JSON.stringify(b)}`);
     }
+    const rb = options.readBuffer;
+    if (rb !== undefined && !(Number.isInteger(rb) && rb >= 1)) throw new ColoError('ERR_INVALID_ARGUMENT', `readBuffer must be an integer >= 1, got ${rb}`);
     this.#o = options;
     this.endpoint = options.endpoint;
     this.#bound = options.endpoint;
@@ -189,7 +204,8 @@ export class StreamLink {
     this.#timer = null;
     if (this.#closed) return;
     const ep = this.endpoint;
-    const sock = ep.kind === 'tcp' ? connect({ host: ep.host, port: ep.port }) : connect({ path: ep.path });
+    const onread = this.#onread();
+    const sock = ep.kind === 'tcp' ? connect({ host: ep.host, port: ep.port, ...onread }) : connect({ path: ep.path, ...onread });
     this.#connecting = sock;
     let settled = false;
     const onFail = (err?: Error): void => {
@@ -214,6 +230,20 @@ export class StreamLink {
     sock.once('error', onFail);
     sock.once('close', onClose);
     sock.once('connect', onConnect);
+  }
+
+  /** Node's `onread` option for a client connection (none without `readBuffer`). */
+  #onread(): { onread?: OnReadOpts } {
+    const size = this.#o.readBuffer;
+    if (size === undefined) return {};
+    const buffer = (this.#readBuf ??= Buffer.allocUnsafeSlow(size));
+    // One callback per link: a client has one connection at a time, and a destroyed socket
+    // reads no more. Pausing is the owner's (socket.pause() works with onread), so: true.
+    const callback = (this.#readCb ??= (n: number): boolean => {
+      if (this.#sock !== null) this.#o.onData(buffer.subarray(0, n));
+      return true;
+    });
+    return { onread: { buffer, callback } };
   }
 
   #retry(): void {

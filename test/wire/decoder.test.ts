@@ -331,3 +331,55 @@ describe('FrameDecoder configuration', () => {
     expect(pool.stats().acquires).toBe(0);
   });
 });
+
+describe('FrameDecoder transientChunks (a reused read buffer)', () => {
+  /** Feed `s` through ONE buffer reused for every chunk (as a socket's onread buffer is), with a 2-slot pool. */
+  function feedReused(transientChunks: boolean): { got: TestFrame[]; many: TestFrame[]; pausedCount: number; inUse: number; errors: number } {
+    const pool = new PacketPool({ classes: [{ slotSize: 2048, slots: 2 }] });
+    const many = makeFrames(Array.from({ length: 60 }, (_, i) => 40 + ((i * 53) % 300)), 21);
+    const s = refEncode(many, false);
+    const held: number[] = [];
+    const got: TestFrame[] = [];
+    let errors = 0;
+    const d = new FrameDecoder({
+      vnetHdr: false,
+      pool,
+      maxFrame: 2048,
+      transientChunks,
+      onFrame: (h, v) => held.push(h) && got.push({ data: Buffer.from(pool.view(h)), vnetLen: v }),
+      onError: () => errors++,
+    });
+    const readBuf = Buffer.alloc(211);
+    for (let o = 0; o < s.length; ) {
+      const n = Math.min(readBuf.length, s.length - o);
+      s.copy(readBuf, 0, o, o + n);
+      o += n;
+      // The owner stops reading while paused: drain before the buffer is reused.
+      d.push(readBuf.subarray(0, n));
+      readBuf.fill(0xee); // the next read overwrites it
+      let rounds = 0;
+      while (d.paused && !d.failed) {
+        while (held.length > 0) pool.release(held.shift()!);
+        d.resume();
+        if (++rounds > 1000) throw new Error('no progress');
+      }
+    }
+    while (held.length > 0) pool.release(held.shift()!);
+    return { got, many, pausedCount: d.stats().pausedCount, inUse: pool.inUse, errors };
+  }
+
+  it('keeps copies while paused: every frame intact although the buffer was overwritten', () => {
+    const r = feedReused(true);
+    expect(r.pausedCount).toBeGreaterThan(0);
+    expect(r.errors).toBe(0);
+    expect(sameFrames(r.got, r.many)).toBe(true);
+    expect(r.inUse).toBe(0);
+  });
+
+  it('(control) without it, the kept chunk is the overwritten buffer: the stream is corrupted', () => {
+    const r = feedReused(false);
+    expect(r.pausedCount).toBeGreaterThan(0);
+    // Garbage where a kept header was: a bogus length (framing error) or wrong frame bytes.
+    expect(r.errors > 0 || !sameFrames(r.got, r.many)).toBe(true);
+  });
+});
