@@ -115,6 +115,13 @@ export class FramedChannel {
   #pendingReason: DisconnectReason | null = null;
   #userPaused = false;
   #poolPaused = false;
+  /**
+   * The peer left while frames it sent were still waiting in the decoder for pool slots:
+   * they are delivered (as slots free up) before the connection is forgotten. A new peer
+   * connecting meanwhile waits, paused, so two streams never mix in the decoder.
+   */
+  #draining = false;
+  #deferredAttach: { sock: Socket; peer: string } | null = null;
   #waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
 
   #framingErrors = 0;
@@ -275,6 +282,11 @@ export class FramedChannel {
   }
 
   #attach(sock: Socket, peer: string): void {
+    if (this.#draining) {
+      sock.pause();
+      this.#deferredAttach = { sock, peer };
+      return;
+    }
     const gen = ++this.#connGen;
     this.#sock = sock;
     this.#pendingReason = null;
@@ -317,14 +329,43 @@ export class FramedChannel {
   }
 
   #detach(err: Error | undefined): void {
+    if (this.#draining) {
+      // The deferred peer left before it was attached: it was never reported, nor is its exit.
+      this.#deferredAttach = null;
+      return;
+    }
     this.#connGen++;
     this.#sock = null;
-    this.#decoder.reset(); // releases a partial frame's slot now
-    this.#writer.reset();
     const reason: DisconnectReason = this.#pendingReason ?? (err !== undefined ? 'socket-error' : 'peer-closed');
     this.#pendingReason = null;
-    if (reason === 'socket-error' && err !== undefined) this.#opts.onError?.(err);
-    this.#opts.onDisconnected?.(reason, err);
+    const finish = (): void => {
+      this.#draining = false;
+      this.#decoder.reset(); // releases a partial frame's slot now
+      this.#writer.reset();
+      if (reason === 'socket-error' && err !== undefined) this.#opts.onError?.(err);
+      this.#opts.onDisconnected?.(reason, err);
+      const next = this.#deferredAttach;
+      this.#deferredAttach = null;
+      if (next !== null && !this.#closed) {
+        this.#attach(next.sock, next.peer);
+        if (!this.#userPaused) next.sock.resume();
+      }
+    };
+    // Whole frames the peer sent before leaving are its output, not ours to drop: when the
+    // pool was full they still sit in the decoder; deliver them first. Not after a framing
+    // error (the stream is not trusted) nor on our own close.
+    if (this.#decoder.paused && (reason === 'peer-closed' || reason === 'socket-error') && !this.#closed) {
+      this.#draining = true;
+      this.#poolPaused = false;
+      const pool = this.#pool;
+      const step = (): void => {
+        if (this.#closed || this.#decoder.resume()) finish();
+        else pool.whenAvailable(step);
+      };
+      pool.whenAvailable(step);
+      return;
+    }
+    finish();
   }
 
   #onFramingError(err: FramingError): void {

@@ -302,6 +302,74 @@ describe('FramedChannel connection policy', () => {
     expect(pool.inUse).toBe(0);
   });
 
+  it('client (default read path): the peer sends a burst and leaves while the pool is full: every frame still delivered, then the disconnect', async () => {
+    const pool = new PacketPool({ classes: [{ slotSize: 2048, slots: 2 }] });
+    const got: TestFrame[] = [];
+    const held: number[] = [];
+    const frames = makeFrames(Array.from({ length: 600 }, (_, i) => 60 + ((i * 13) % 1400)), 17);
+    const path = join(dir, `c${sockN++}.sock`);
+    const server: Server = createServer((sock) => sock.end(refEncode(frames, false)));
+    await new Promise<void>((r) => server.listen(path, () => r()));
+    const ch = new FramedChannel({
+      endpoint: `unix:${path}`,
+      vnetHdr: false,
+      pool,
+      maxFrame: 2048,
+      reconnectMs: 60_000,
+      onFrame: (h, v) => {
+        got.push({ data: Buffer.from(pool.view(h)), vnetLen: v });
+        held.push(h);
+      },
+    });
+    await ch.start();
+    const timer = setInterval(() => {
+      for (let i = 0; i < 8 && held.length > 0; i++) pool.release(held.shift()!);
+    }, 1);
+    await until(() => got.length === frames.length, 10_000, 'all frames through a 2-slot pool (client)');
+    clearInterval(timer);
+    while (held.length > 0) pool.release(held.shift()!);
+    expect(sameFrames(got, frames)).toBe(true);
+    expect(ch.stats().decoder.pausedCount).toBeGreaterThan(0);
+    // The server ended the stream: the client must notice (onread sockets still see EOF).
+    await until(() => ch.stats().disconnects === 1, 5000, 'peer close seen by the client');
+    await ch.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    expect(pool.inUse).toBe(0);
+  });
+
+  it('server: the peer writes a burst and leaves while the pool is full: every frame still delivered, then the disconnect', async () => {
+    const pool = new PacketPool({ classes: [{ slotSize: 2048, slots: 2 }] });
+    const got: TestFrame[] = [];
+    const held: number[] = [];
+    const frames = makeFrames(Array.from({ length: 600 }, (_, i) => 60 + ((i * 29) % 1400)), 23);
+    const path = join(dir, `c${sockN++}.sock`);
+    const ch = new FramedChannel({
+      endpoint: `unix:${path},server`,
+      vnetHdr: false,
+      pool,
+      maxFrame: 2048,
+      onFrame: (h, v) => {
+        got.push({ data: Buffer.from(pool.view(h)), vnetLen: v });
+        held.push(h);
+      },
+    });
+    await ch.start();
+    const peer = connect(path);
+    await new Promise<void>((r) => peer.on('connect', () => r()));
+    peer.end(refEncode(frames, false));
+    const timer = setInterval(() => {
+      for (let i = 0; i < 8 && held.length > 0; i++) pool.release(held.shift()!);
+    }, 1);
+    await until(() => got.length === frames.length, 10_000, 'all frames through a 2-slot pool (server)');
+    clearInterval(timer);
+    while (held.length > 0) pool.release(held.shift()!);
+    expect(sameFrames(got, frames)).toBe(true);
+    expect(ch.stats().decoder.pausedCount).toBeGreaterThan(0);
+    await until(() => ch.stats().disconnects === 1, 5000, 'peer close seen by the server');
+    await ch.close();
+    expect(pool.inUse).toBe(0);
+  });
+
   for (const [rx, tx] of [
     [true, false],
     [false, true],
