@@ -187,7 +187,11 @@ describe('colo-proxy compare, live over unix sockets with a scripted QMP primary
       expect(released[1]!.equals(other)).toBe(true);
       // The primary input drops in the middle of a frame; the next connection starts clean.
       await pri.close();
+      // Connect again only once the child has seen that peer go: it serves one peer at a time
+      // and refuses (resets) a second one meanwhile.
+      await until(() => stderr.includes('primary_in disconnected'), 5000, 'child saw the primary input go');
       const raw = netConnect(`${dir}/p.sock`);
+      raw.on('error', () => {}); // a reset would be this test's race, reported by the checks below
       await new Promise<void>((r) => raw.once('connect', () => r()));
       const half = Buffer.alloc(4 + 30);
       half.writeUInt32BE(200, 0); // announces 200 bytes, sends 30
