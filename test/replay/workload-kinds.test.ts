@@ -14,17 +14,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { replayCapturePair } from '../../src/compare/offline-replay.js';
 import { extractFlows, type DirectionReport } from '../../src/cli/flows-extract.js';
-import { ControllerPort } from '../../src/compare/checkpoint-port.js';
 import type { DivergenceRecord } from '../../src/compare/divergence.js';
-import { CompareEngine } from '../../src/compare/engine.js';
-import { ShadowCheckpointController } from '../../src/control/shadow-checkpoint.js';
 import { ColoError } from '../../src/errors.js';
-import { PacketPool } from '../../src/packet/pool.js';
 import { makeWorkload, type DivergeSpec, type WorkloadResult } from '../../src/replay/workload.js';
 import { OWN_CAPTURES, sharedCapture } from '../helpers/paths.js';
-import { compareCheckpointLog } from '../helpers/compare-cli.js';
+import { compareCheckpointLog, shadowRecords } from '../helpers/compare-cli.js';
 import { hasTool, tshark } from '../helpers/tools.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'colo-wlkinds-'));
@@ -34,21 +29,8 @@ const dir = (tag: string): string => join(tmp, `${tag}-${n++}`);
 const DEMO = join(OWN_CAPTURES, 'demo-http.pcapng');
 
 /** Every divergence record (requested or joined) of a shadow-mode engine run over the pair. */
-async function engineRecords(primary: string, secondary: string, timeoutMs = 3000): Promise<DivergenceRecord[]> {
-  const pool = new PacketPool();
-  const port = new ControllerPort(new ShadowCheckpointController(), { shadow: true });
-  const out: DivergenceRecord[] = [];
-  const engine = new CompareEngine({
-    pool, checkpoint: port,
-    limits: { compareTimeoutMs: timeoutMs, expiredScanCycleMs: 1000, maxFlowHeldPackets: 1024 },
-    release: (h) => pool.release(h),
-    onDivergence: (r) => out.push(r),
-    onBackpressure: () => {},
-  });
-  port.attach(engine);
-  await replayCapturePair(primary, secondary, pool, engine, { drainMs: timeoutMs + 2000 });
-  engine.close();
-  return out;
+function engineRecords(primary: string, secondary: string, timeoutMs = 3000): Promise<DivergenceRecord[]> {
+  return shadowRecords(primary, secondary, { limits: { compareTimeoutMs: timeoutMs, expiredScanCycleMs: 1000, maxFlowHeldPackets: 1024 }, drainMs: timeoutMs + 2000 });
 }
 
 /** Server and client endpoint text of a server→client flow text. */

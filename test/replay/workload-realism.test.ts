@@ -15,14 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PcapWriter } from '../../src/capture/writer.js';
-import { ShadowCheckpointPort } from '../../src/compare/checkpoint-port.js';
 import type { DivergenceRecord } from '../../src/compare/divergence.js';
-import { CompareEngine } from '../../src/compare/engine.js';
-import { replayCapturePair } from '../../src/compare/offline-replay.js';
-import { PacketPool } from '../../src/packet/pool.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, tcpFrame, type TcpFrameSpec } from '../../src/replay/frame-builder.js';
 import { makeWorkload, type WorkloadOptions } from '../../src/replay/workload.js';
 import { OWN_CAPTURES, sharedCapture } from '../helpers/paths.js';
+import { shadowRecords } from '../helpers/compare-cli.js';
 import { hasTool, tshark } from '../helpers/tools.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'colo-wlreal-'));
@@ -38,16 +35,8 @@ function fields(file: string, filter: string, names: string[]): string[][] {
 }
 
 /** Every divergence record of a shadow-mode engine run over the pair (clock run on after the end). */
-async function engineRecords(primary: string, secondary: string): Promise<DivergenceRecord[]> {
-  const pool = new PacketPool();
-  const port = new ShadowCheckpointPort();
-  const out: DivergenceRecord[] = [];
-  const engine = new CompareEngine({ pool, checkpoint: port, release: (h) => pool.release(h), onDivergence: (r) => out.push(r) });
-  port.attach(engine);
-  const fed = await replayCapturePair(primary, secondary, pool, engine);
-  engine.tick(fed.lastMs + 6000);
-  engine.close();
-  return out;
+function engineRecords(primary: string, secondary: string): Promise<DivergenceRecord[]> {
+  return shadowRecords(primary, secondary, { drainMs: 6000 });
 }
 
 // ---------------------------------------------------------------- 4-tuple reuse

@@ -83,7 +83,7 @@ export async function wouldCheckpoint(primaryPath: string, secondaryPath: string
   let divergences = 0;
   let checkpoints = 0;
   let atEnd = 0;
-  let draining = false;
+  const requests: { atMs: number; cause: DivergenceCause }[] = [];
   const engine = new CompareEngine({
     pool,
     checkpoint: port,
@@ -91,19 +91,20 @@ export async function wouldCheckpoint(primaryPath: string, secondaryPath: string
     release: (h) => pool.release(h),
     onDivergence: (r) => {
       divergences++;
-      if (!r.requested) return;
-      if (draining) atEnd++;
-      else {
-        checkpoints++;
-        byCause[r.cause]++;
-      }
+      if (r.requested) requests.push({ atMs: r.atMs, cause: r.cause });
     },
   });
   port.attach(engine);
-  const fed = await replayCapturePair(primaryPath, secondaryPath, pool, engine);
-  // Held packets would time out on a live link: give them the time to.
-  draining = true;
-  if (!Number.isNaN(fed.lastMs) && drainMs > 0) engine.tick(fed.lastMs + drainMs);
+  // Held packets would time out on a live link: the replay runs the clock on to give them the
+  // time to, as `colo-proxy compare` does; requests after the last frame are counted apart.
+  const fed = await replayCapturePair(primaryPath, secondaryPath, pool, engine, { drainMs });
+  for (const q of requests) {
+    if (q.atMs > fed.lastMs) atEnd++;
+    else {
+      checkpoints++;
+      byCause[q.cause]++;
+    }
+  }
   const accounting = engine.accounting();
   const records = engine.records().slice();
   engine.close();
