@@ -266,109 +266,60 @@ describe('FramedChannel connection policy', () => {
     expect(pool.inUse).toBe(0);
   });
 
-  it('client (reused read buffer): pool exhaustion pauses and resumes without loss, EOF still seen', async () => {
+  /**
+   * The peer sends 600 frames and leaves at once while the channel's 2-slot pool is full (the
+   * consumer frees 8 slots a millisecond): every frame must still arrive, in order, and then the
+   * disconnect be seen. `role`: which side the channel is; `readBuffer`: the client's reused
+   * read buffer (Node onread) instead of the default read path.
+   */
+  async function burstThenLeave(role: 'client' | 'server', readBuffer: number | undefined, lenStep: number, seed: number): Promise<void> {
     const pool = new PacketPool({ classes: [{ slotSize: 2048, slots: 2 }] });
     const got: TestFrame[] = [];
     const held: number[] = [];
-    const frames = makeFrames(Array.from({ length: 600 }, (_, i) => 60 + ((i * 13) % 1400)), 17);
+    const frames = makeFrames(Array.from({ length: 600 }, (_, i) => 60 + ((i * lenStep) % 1400)), seed);
     const path = join(dir, `c${sockN++}.sock`);
-    const server: Server = createServer((sock) => sock.end(refEncode(frames, false)));
-    await new Promise<void>((r) => server.listen(path, () => r()));
+    let server: Server | null = null;
+    if (role === 'client') {
+      server = createServer((sock) => sock.end(refEncode(frames, false)));
+      await new Promise<void>((r) => server!.listen(path, () => r()));
+    }
     const ch = new FramedChannel({
-      endpoint: `unix:${path}`,
+      endpoint: role === 'client' ? `unix:${path}` : `unix:${path},server`,
       vnetHdr: false,
       pool,
       maxFrame: 2048,
-      reconnectMs: 60_000,
-      readBuffer: 65_536,
+      ...(role === 'client' ? { reconnectMs: 60_000 } : {}),
+      ...(readBuffer !== undefined ? { readBuffer } : {}),
       onFrame: (h, v) => {
         got.push({ data: Buffer.from(pool.view(h)), vnetLen: v });
         held.push(h);
       },
     });
     await ch.start();
+    if (role === 'server') {
+      const peer = connect(path);
+      await new Promise<void>((r) => peer.on('connect', () => r()));
+      peer.end(refEncode(frames, false));
+    }
     const timer = setInterval(() => {
       for (let i = 0; i < 8 && held.length > 0; i++) pool.release(held.shift()!);
     }, 1);
-    await until(() => got.length === frames.length, 10_000, 'all frames through a 2-slot pool (client)');
+    await until(() => got.length === frames.length, 10_000, `all frames through a 2-slot pool (${role})`);
     clearInterval(timer);
     while (held.length > 0) pool.release(held.shift()!);
     expect(sameFrames(got, frames)).toBe(true);
     expect(ch.stats().decoder.pausedCount).toBeGreaterThan(0);
-    // The server ended the stream: the client must notice (onread sockets still see EOF).
-    await until(() => ch.stats().disconnects === 1, 5000, 'peer close seen by the client');
+    // The peer ended the stream: the channel must notice (onread sockets still see EOF).
+    await until(() => ch.stats().disconnects === 1, 5000, `peer close seen by the ${role}`);
     await ch.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    if (server !== null) await new Promise<void>((r) => server!.close(() => r()));
     expect(pool.inUse).toBe(0);
-  });
+  }
 
-  it('client (default read path): the peer sends a burst and leaves while the pool is full: every frame still delivered, then the disconnect', async () => {
-    const pool = new PacketPool({ classes: [{ slotSize: 2048, slots: 2 }] });
-    const got: TestFrame[] = [];
-    const held: number[] = [];
-    const frames = makeFrames(Array.from({ length: 600 }, (_, i) => 60 + ((i * 13) % 1400)), 17);
-    const path = join(dir, `c${sockN++}.sock`);
-    const server: Server = createServer((sock) => sock.end(refEncode(frames, false)));
-    await new Promise<void>((r) => server.listen(path, () => r()));
-    const ch = new FramedChannel({
-      endpoint: `unix:${path}`,
-      vnetHdr: false,
-      pool,
-      maxFrame: 2048,
-      reconnectMs: 60_000,
-      onFrame: (h, v) => {
-        got.push({ data: Buffer.from(pool.view(h)), vnetLen: v });
-        held.push(h);
-      },
-    });
-    await ch.start();
-    const timer = setInterval(() => {
-      for (let i = 0; i < 8 && held.length > 0; i++) pool.release(held.shift()!);
-    }, 1);
-    await until(() => got.length === frames.length, 10_000, 'all frames through a 2-slot pool (client)');
-    clearInterval(timer);
-    while (held.length > 0) pool.release(held.shift()!);
-    expect(sameFrames(got, frames)).toBe(true);
-    expect(ch.stats().decoder.pausedCount).toBeGreaterThan(0);
-    // The server ended the stream: the client must notice (onread sockets still see EOF).
-    await until(() => ch.stats().disconnects === 1, 5000, 'peer close seen by the client');
-    await ch.close();
-    await new Promise<void>((r) => server.close(() => r()));
-    expect(pool.inUse).toBe(0);
-  });
-
-  it('server: the peer writes a burst and leaves while the pool is full: every frame still delivered, then the disconnect', async () => {
-    const pool = new PacketPool({ classes: [{ slotSize: 2048, slots: 2 }] });
-    const got: TestFrame[] = [];
-    const held: number[] = [];
-    const frames = makeFrames(Array.from({ length: 600 }, (_, i) => 60 + ((i * 29) % 1400)), 23);
-    const path = join(dir, `c${sockN++}.sock`);
-    const ch = new FramedChannel({
-      endpoint: `unix:${path},server`,
-      vnetHdr: false,
-      pool,
-      maxFrame: 2048,
-      onFrame: (h, v) => {
-        got.push({ data: Buffer.from(pool.view(h)), vnetLen: v });
-        held.push(h);
-      },
-    });
-    await ch.start();
-    const peer = connect(path);
-    await new Promise<void>((r) => peer.on('connect', () => r()));
-    peer.end(refEncode(frames, false));
-    const timer = setInterval(() => {
-      for (let i = 0; i < 8 && held.length > 0; i++) pool.release(held.shift()!);
-    }, 1);
-    await until(() => got.length === frames.length, 10_000, 'all frames through a 2-slot pool (server)');
-    clearInterval(timer);
-    while (held.length > 0) pool.release(held.shift()!);
-    expect(sameFrames(got, frames)).toBe(true);
-    expect(ch.stats().decoder.pausedCount).toBeGreaterThan(0);
-    await until(() => ch.stats().disconnects === 1, 5000, 'peer close seen by the server');
-    await ch.close();
-    expect(pool.inUse).toBe(0);
-  });
+  it('client (reused read buffer): pool exhaustion pauses and resumes without loss, EOF still seen', () => burstThenLeave('client', 65_536, 13, 17));
+  it('client (default read path): the peer sends a burst and leaves while the pool is full: every frame still delivered, then the disconnect', () =>
+    burstThenLeave('client', undefined, 13, 17));
+  it('server: the peer writes a burst and leaves while the pool is full: every frame still delivered, then the disconnect', () => burstThenLeave('server', undefined, 29, 23));
 
   for (const [rx, tx] of [
     [true, false],
