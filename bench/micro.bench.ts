@@ -21,9 +21,8 @@ import { ChunkQueue } from '../src/compare/chunk-queue.js';
 import { TcpReassembler } from '../src/flow/tcp-reassembler.js';
 import { ReassemblyBudget } from '../src/flow/tcp-budget.js';
 import type { Dir, StreamSink } from '../src/flow/tcp-types.js';
-import { LAYER_PAYLOAD, LAYER_TCP } from '../src/packet/layer.js';
-import { NO_HANDLE } from '../src/packet/pool.js';
 import { timedMedian, viaBenchmarkJs, type BenchRow } from './harness.js';
+import { openStream } from './tcp-stream-setup.js';
 import { sharedCapturesDir } from './paths.js';
 
 interface Case {
@@ -106,15 +105,7 @@ export async function run(): Promise<BenchRow[]> {
     if (k === SEGS) {
       r?.close();
       r = new TcpReassembler(segPool, sinkR, {}, budget);
-      sv.layers = LAYER_TCP | LAYER_PAYLOAD;
-      sv.tcpFlags = 0x02;
-      sv.tcpSeq = ISN;
-      sv.payloadLen = 0;
-      sv.payloadFullLen = 0;
-      r.segment(sv, 0, NO_HANDLE, 0);
-      sv.tcpFlags = 0x10;
-      sv.payloadLen = MSS;
-      sv.payloadFullLen = MSS;
+      openStream(r, sv, ISN, MSS);
       sv.buf = segPool.buffer(seg);
       sv.payloadOff = segPool.offset(seg) + 66;
       k = 0;

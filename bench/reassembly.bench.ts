@@ -19,10 +19,10 @@
 import { ReassemblyBudget } from '../src/flow/tcp-budget.js';
 import { TcpReassembler } from '../src/flow/tcp-reassembler.js';
 import type { Dir, ReassemblyLimits, StreamSink } from '../src/flow/tcp-types.js';
-import { LAYER_PAYLOAD, LAYER_TCP } from '../src/packet/layer.js';
 import { NO_HANDLE, PacketPool } from '../src/packet/pool.js';
 import { PacketView } from '../src/packet/view.js';
 import { timedMedian, type BenchRow } from './harness.js';
+import { openStream } from './tcp-stream-setup.js';
 
 const MSS = 1448;
 const NSEG = 4096;
@@ -82,15 +82,7 @@ export async function run(): Promise<BenchRow[]> {
   const armed: Partial<ReassemblyLimits> = { retxArmAfter: 0 };
   const reassemble = (ord: Int32Array, pooled: boolean, limits: Partial<ReassemblyLimits> = {}, b: ReassemblyBudget = budget): void => {
     const r = new TcpReassembler(pool, sink, limits, b);
-    v.layers = LAYER_TCP | LAYER_PAYLOAD;
-    v.tcpFlags = 0x02;
-    v.tcpSeq = ISN;
-    v.payloadLen = 0;
-    v.payloadFullLen = 0;
-    r.segment(v, 0, NO_HANDLE, 0);
-    v.tcpFlags = 0x10;
-    v.payloadLen = MSS;
-    v.payloadFullLen = MSS;
+    openStream(r, v, ISN, MSS);
     for (let k = 0; k < NSEG; k++) {
       const i = ord[k]!;
       const h = handles[i]!;
