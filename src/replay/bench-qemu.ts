@@ -48,7 +48,11 @@ export async function startQemuRig(rec: ReleaseRecorder, matcher: FrameMatcher, 
       const drops = cmp.drops - dropsAtStart;
       const errs = cmp.errors.map((e) => e.message);
       await cmp.stop();
-      const problem = errs.length > 0 ? `socket errors: ${errs.slice(0, 3).join('; ')}` : '';
+      const problems: string[] = [];
+      if (errs.length > 0) problems.push(`socket errors: ${errs.slice(0, 3).join('; ')}`);
+      // Its own reliability is part of what the bench reports about the competitor.
+      if (cmp.startFailures.length > 0) problems.push(`QEMU crashed ${cmp.startFailures.length}× during start-up (replaced)`);
+      const problem = problems.join('; ');
       return { events, causesKnown: false, peakRssKiB: peak, poolHighWater: null, drops, problem };
     },
   };

@@ -73,8 +73,13 @@ export interface QemuColoCompareOptions {
   traceDrops?: boolean;
   /** Parent of the private temp dir; default os.tmpdir(). */
   tmpDir?: string;
-  /** Start-up timeout (ms); default 15 000. */
+  /** Start-up timeout (ms) per attempt; default 15 000. */
   startTimeoutMs?: number;
+  /**
+   * Instances to try when QEMU crashes (dies by a signal) during start-up (policy: retry only
+   * that, never a timeout, an exit code or a protocol error); default 3. See `startFailures`.
+   */
+  startAttempts?: number;
   /** For the QMP client's diagnostics; default silent (failures surface as errors). */
   logger?: Logger;
 }
@@ -105,6 +110,13 @@ export interface QemuCompareStats {
 }
 
 const CHARDEVS = ['pri', 'sec', 'out', 'notify'] as const;
+
+/** QEMU crashed (died by a signal) during start-up: the only start failure `start` retries. */
+class QemuStartupDeath extends ColoError {
+  constructor(message: string) {
+    super('ERR_QEMU', message);
+  }
+}
 
 function checkU32(name: string, v: number | undefined): void {
   if (v === undefined) return;
@@ -170,6 +182,7 @@ export class QemuColoCompare {
   #releaseWaiters: Array<() => void> = [];
   #stopped = false;
   #finalStats: ProcessStats | null = null;
+  #startFailures: readonly string[] = [];
 
   private constructor(opts: QemuColoCompareOptions, dir: string) {
     this.dir = dir;
@@ -259,6 +272,28 @@ export class QemuColoCompare {
     checkU32('compareTimeout', options.compareTimeout);
     checkU32('expiredScanCycle', options.expiredScanCycle);
     checkU32('maxQueueSize', options.maxQueueSize);
+    const attempts = options.startAttempts ?? 3;
+    if (!(Number.isInteger(attempts) && attempts >= 1)) {
+      throw new ColoError('ERR_INVALID_ARGUMENT', `startAttempts must be an integer >= 1, got ${attempts}`);
+    }
+    const crashes: string[] = [];
+    for (;;) {
+      try {
+        const cmp = await QemuColoCompare.#startOnce(options);
+        cmp.#startFailures = crashes;
+        return cmp;
+      } catch (err) {
+        // Only a QEMU that crashed while starting is retried (rare, seen once in CI: QEMU 7.2
+        // reset QMP while we polled query-chardev); timeouts, exit codes (bad options), spawn
+        // and protocol errors are ours or the caller's and surface at once.
+        if (!(err instanceof QemuStartupDeath) || crashes.length + 1 >= attempts) throw err;
+        crashes.push(err.message);
+        options.logger?.warn('QEMU colo-compare crashed during start-up; starting a new one', { attempt: crashes.length, err: err.message });
+      }
+    }
+  }
+
+  static async #startOnce(options: QemuColoCompareOptions): Promise<QemuColoCompare> {
     const dir = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'colo-qcmp-'));
     let cmp: QemuColoCompare | null = null;
     try {
@@ -277,25 +312,47 @@ export class QemuColoCompare {
     const proc = this.#proc;
     const qmpPath = join(this.dir, 'qmp.sock');
     const exited = proc.whenExited().then(() => 'exited' as const);
+    // A failure while QEMU is (or is about to be) gone is QEMU's death, not the step's error;
+    // a death by signal (a crash: we send none before `stop`) is the one `start` retries.
+    const died = (what: string): ColoError => {
+      const e = qemuError(`QEMU exited during start-up${what}`, proc);
+      return proc.signal !== null ? new QemuStartupDeath(e.message) : e;
+    };
+    const diedOr = async (err: Error): Promise<Error> => {
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);
+      return proc.exited ? died(` (${err.message})`) : err;
+    };
     const qmp = await Promise.race([this.#qmp.connect(timeoutMs).then(() => 'ready' as const), exited]).catch((err: Error) => err);
-    if (qmp === 'exited') throw qemuError('QEMU exited during start-up', proc);
-    if (qmp instanceof Error) throw qemuError(`no QMP on ${qmpPath} within ${timeoutMs} ms: ${qmp.message}`, proc);
-    // QMP answers once every chardev listens: connect all four, then let QEMU confirm.
-    await Promise.all([this.primary.start(), this.secondary.start(), this.output.start(), this.#notify.start()]);
-    for (;;) {
-      const list = (await this.#qmp.execute('query-chardev')) as Array<{ label: string; filename: string }>;
-      const waiting = CHARDEVS.filter((id) => {
-        const c = list.find((x) => x.label === id);
-        return c === undefined || c.filename.startsWith('disconnected:');
+    if (qmp === 'exited') throw died('');
+    if (qmp instanceof Error) throw await diedOr(qemuError(`no QMP on ${qmpPath} within ${timeoutMs} ms: ${qmp.message}`, proc));
+    try {
+      // QMP answers once every chardev listens: connect all four, then let QEMU confirm.
+      await Promise.all([this.primary.start(), this.secondary.start(), this.output.start(), this.#notify.start()]);
+      for (;;) {
+        const list = (await this.#qmp.execute('query-chardev')) as Array<{ label: string; filename: string }>;
+        const waiting = CHARDEVS.filter((id) => {
+          const c = list.find((x) => x.label === id);
+          return c === undefined || c.filename.startsWith('disconnected:');
+        });
+        if (waiting.length === 0 && this.#notify.connected) break;
+        if (proc.exited) throw died('');
+        if (performance.now() > deadline) throw qemuError(`chardevs ${waiting.join(', ') || 'notify (our side)'} not connected within ${timeoutMs} ms`, proc);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await this.#notify.init(Math.max(100, deadline - performance.now())).catch((err: Error) => {
+        throw qemuError(err.message, proc);
       });
-      if (waiting.length === 0 && this.#notify.connected) break;
-      if (proc.exited) throw qemuError('QEMU exited during start-up', proc);
-      if (performance.now() > deadline) throw qemuError(`chardevs ${waiting.join(', ') || 'notify (our side)'} not connected within ${timeoutMs} ms`, proc);
-      await new Promise((r) => setTimeout(r, 10));
+    } catch (err) {
+      throw await diedOr(err instanceof Error ? err : new Error(String(err)));
     }
-    await this.#notify.init(Math.max(100, deadline - performance.now())).catch((err: Error) => {
-      throw qemuError(err.message, proc);
-    });
+  }
+
+  /**
+   * Earlier QEMU instances that crashed during `start` before this one came up
+   * (each with its exit status and stderr tail); empty normally.
+   */
+  get startFailures(): readonly string[] {
+    return this.#startFailures;
   }
 
   /** QEMU's process id. */
@@ -306,6 +363,11 @@ export class QemuColoCompare {
   /** True once QEMU exited (unexpectedly, or after `stop`). */
   get exited(): boolean {
     return this.#proc.exited;
+  }
+
+  /** How QEMU ended ('running', 'exit code N' or 'signal SIG…'). */
+  get exitDescription(): string {
+    return this.#proc.exitDescription;
   }
 
   /** QEMU's stderr (most recent 64 KiB), for diagnostics. */

@@ -165,6 +165,11 @@ export class QemuProcess {
     return this.#exited;
   }
 
+  /** The signal that ended it (a crash: SIGSEGV, SIGABRT…), or null. */
+  get signal(): NodeJS.Signals | null {
+    return this.#signal;
+  }
+
   /** How it ended, for messages: `exit code N`, `signal S`, or `running`. */
   get exitDescription(): string {
     if (!this.#exited) return 'running';

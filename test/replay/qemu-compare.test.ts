@@ -7,7 +7,7 @@
  * Every instance is stopped (by PID, temp dir removed) in `finally`/afterEach, also on failure.
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ColoError } from '../../src/errors.js';
@@ -314,6 +314,63 @@ describe.skipIf(!HAVE_QEMU)('QEMU colo-compare reference engine (real binary)', 
       expect((bad as ColoError).code).toBe('ERR_INVALID_ARGUMENT');
       expect((bad as Error).message).toMatch(/compareTimeout.*0/);
       expect(readdirSync(parent)).toEqual([]);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  /**
+   * A wrapper around the real binary that crashes (SIGSEGV) on its first `crashes` runs and
+   * counts every run, standing in for QEMU's rare start-up crash.
+   */
+  function crashingWrapper(dir: string, crashes: number, how = 'kill -SEGV $$'): { binary: string; runs: () => number } {
+    const counter = join(dir, 'runs');
+    const binary = join(dir, 'qemu-wrapper.sh');
+    writeFileSync(
+      binary,
+      `#!/bin/sh\nn=$(cat '${counter}' 2>/dev/null || echo 0)\necho $((n + 1)) > '${counter}'\nif [ "$n" -lt ${crashes} ]; then ${how}; fi\nexec qemu-system-x86_64 "$@"\n`,
+      { mode: 0o755 },
+    );
+    return { binary, runs: () => (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0) };
+  }
+
+  it('a QEMU that crashes during start-up is replaced (policy: up to startAttempts), and the crash is reported', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'colo-qcmp-test-'));
+    try {
+      const w = crashingWrapper(parent, 1);
+      const out: Released[] = [];
+      const cmp = await start(out, { binary: w.binary, tmpDir: parent });
+      expect(w.runs()).toBe(2);
+      expect(cmp.startFailures).toHaveLength(1);
+      expect(cmp.startFailures[0]).toMatch(/exited during start-up \(QEMU signal SIGSEGV\)/);
+      // The replacement works: an unsupported (non-IP) primary frame is released at once.
+      const f = Buffer.alloc(60, 0x5a);
+      f.writeUInt16BE(0x88b5, 12);
+      expect(cmp.primary.writeFrame(f, 0, f.length)).toBe(true);
+      await cmp.waitForReleased(1, 5000);
+      expect(out[0]!.bytes.equals(f)).toBe(true);
+      await cmp.stop();
+      // Nothing left of either instance.
+      expect(readdirSync(parent).filter((n) => n.startsWith('colo-qcmp-'))).toEqual([]);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('start gives up after startAttempts crashes, and never retries an exit code', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'colo-qcmp-test-'));
+    try {
+      const always = crashingWrapper(parent, 99);
+      const err = await QemuColoCompare.start({ binary: always.binary, tmpDir: parent, startAttempts: 2 }).catch((e: unknown) => e);
+      expect((err as ColoError).code).toBe('ERR_QEMU');
+      expect((err as Error).message).toMatch(/signal SIGSEGV/);
+      expect(always.runs()).toBe(2);
+      rmSync(join(parent, 'runs'));
+      const exits = crashingWrapper(parent, 99, 'exit 3');
+      const err2 = await QemuColoCompare.start({ binary: exits.binary, tmpDir: parent }).catch((e: unknown) => e);
+      expect((err2 as Error).message).toMatch(/exit code 3/);
+      expect(exits.runs()).toBe(1);
+      expect(readdirSync(parent).filter((n) => n.startsWith('colo-qcmp-'))).toEqual([]);
     } finally {
       rmSync(parent, { recursive: true, force: true });
     }
