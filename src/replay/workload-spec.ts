@@ -3,7 +3,8 @@
  * one-token text form of the CLI (`--diverge SPEC`), parsed strictly.
  *
  * Grammar (FLOW = server→client flow text as `colo-proxy compare` logs it, e.g.
- * `192.0.2.2:8080-192.0.2.1:33846/TCP`; omitted: the first connection that fits):
+ * `192.0.2.2:8080-192.0.2.1:33846/TCP`; omitted: the first connection that fits. A TCP FLOW
+ * may end in `#N` to name the Nth connection (incarnation) on a reused 4-tuple, default 1):
  * ```
  * byte@OFF[:FLOW]          flip the server→client stream byte at OFF
  * missing@OFF+LEN[:FLOW]   the secondary never sends stream bytes [OFF, OFF+LEN)
@@ -21,23 +22,29 @@ export const LATE_DEFAULT_MS = 4500;
 /** A labelled divergence to inject into the secondary (TCP offsets: server→client stream bytes, 0 = first byte after the SYN). */
 export type DivergeSpec =
   /** Flip one byte (XOR 0xff) at `offset`; `flow` default: first TCP connection with a captured byte there. */
-  | { kind: 'byte'; flow?: string; offset: number }
+  | { kind: 'byte'; flow?: string; offset: number; incarnation?: number }
   /** The secondary never sends bytes [offset, offset+length): a hole, later segments keep their sequence numbers. */
-  | { kind: 'missing'; flow?: string; offset: number; length: number }
+  | { kind: 'missing'; flow?: string; offset: number; length: number; incarnation?: number }
   /** The secondary sends `length` extra bytes before stream byte `offset` (`offset` = stream length: appended); the rest and the FIN shift. */
-  | { kind: 'extra'; flow?: string; offset: number; length: number }
+  | { kind: 'extra'; flow?: string; offset: number; length: number; incarnation?: number }
   /** The secondary's frames of the flow from the segment starting at `offset` on are delayed by `delayMs` (default LATE_DEFAULT_MS). */
-  | { kind: 'late'; flow?: string; offset: number; delayMs?: number }
+  | { kind: 'late'; flow?: string; offset: number; delayMs?: number; incarnation?: number }
   /** The secondary sends nothing more for the flow from stream byte `offset` on (no data, no FIN, no RST). */
-  | { kind: 'silent'; flow?: string; offset: number }
+  | { kind: 'silent'; flow?: string; offset: number; incarnation?: number }
   /** Flip the last byte of server→client datagram number `index` (default 0) of `flow` (default: first UDP flow with payload). */
   | { kind: 'udp'; flow?: string; index?: number };
 
 export type DivergeKind = DivergeSpec['kind'];
 
+/*
+ * `incarnation` (TCP kinds, with `flow`): which connection on a reused 4-tuple, 1-based, default
+ * 1 — the flow text alone names all of them (a new SYN after the old connection ended).
+ */
+
 /** Help text for the CLI and docs. */
 export const DIVERGE_GRAMMAR = `SPEC forms (OFF, LEN, MS, I: decimal integers; FLOW: server→client flow text as
-compare logs it, e.g. 192.0.2.2:8080-192.0.2.1:33846/TCP, default the first fitting one):
+compare logs it, e.g. 192.0.2.2:8080-192.0.2.1:33846/TCP, default the first fitting one;
+a TCP FLOW may end in #N for the Nth connection on a reused 4-tuple, default #1):
   byte@OFF[:FLOW]         flip the server→client stream byte at OFF
   missing@OFF+LEN[:FLOW]  the secondary never sends stream bytes [OFF, OFF+LEN)
   extra@OFF+LEN[:FLOW]    the secondary inserts LEN extra bytes at OFF (rest and FIN shift)
@@ -77,8 +84,11 @@ export function parseDivergeSpec(spec: string): DivergeSpec {
   }
   const kind = m[1] as 'byte' | 'missing' | 'extra' | 'late' | 'silent';
   const offset = num(spec, 'OFF', m[2]!, 0);
-  const flow = m[4] === undefined ? undefined : checkFlow(spec, m[4], 'TCP');
-  const withFlow = <T extends DivergeSpec>(d: T): T => (flow === undefined ? d : { ...d, flow });
+  const inc = m[4] === undefined ? null : /^(.*)#(\d+)$/.exec(m[4]);
+  const flow = m[4] === undefined ? undefined : checkFlow(spec, inc === null ? m[4] : inc[1]!, 'TCP');
+  const incarnation = inc === null ? undefined : num(spec, 'the incarnation #N', inc[2]!, 1);
+  const withFlow = <T extends DivergeSpec>(d: T): T =>
+    flow === undefined ? d : incarnation === undefined || incarnation === 1 ? { ...d, flow } : { ...d, flow, incarnation };
   switch (kind) {
     case 'byte':
     case 'silent':
@@ -100,7 +110,8 @@ function checkFlow(spec: string, flow: string, proto: 'TCP' | 'UDP'): string {
 
 /** The spec back in its text form (round-trips through parseDivergeSpec). */
 export function formatDivergeSpec(d: DivergeSpec): string {
-  const f = d.flow === undefined ? '' : `:${d.flow}`;
+  const inc = d.kind !== 'udp' && d.incarnation !== undefined && d.incarnation !== 1 ? `#${d.incarnation}` : '';
+  const f = d.flow === undefined ? '' : `:${d.flow}${inc}`;
   switch (d.kind) {
     case 'byte':
     case 'silent':

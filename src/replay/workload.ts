@@ -77,6 +77,8 @@ export interface GroundTruth {
   kind: DivergeSpec['kind'];
   /** `"SRC:SPORT-DST:DPORT/TCP|UDP"`, server → client. */
   flow: string;
+  /** TCP: which connection on a reused 4-tuple (1-based); present only when > 1. */
+  incarnation?: number;
   /** TCP: stream byte offset (0 = first byte after the SYN). UDP: datagram index. */
   offset: number;
   offsetUnit: 'byte' | 'datagram';
@@ -405,14 +407,24 @@ function resolveDivergences(
       ? Number.isInteger(d.offset) && d.offset >= 0 && (d.offset === st.data.length ? st.data.length > 0 : captured(st, d.offset, d.offset + 1))
       : captured(st, d.offset, d.offset + len));
     const what = d.kind === 'missing' ? `captured server bytes [${d.offset}, ${d.offset + len})` : `a captured server byte at offset ${d.offset}`;
-    const c = d.flow !== undefined ? tcpOrder.find((x) => x.flow === d.flow) : tcpOrder.find((x) => fits(streams.get(x)!) && (d.kind === 'byte' ? !structural(edits.get(x)) : edits.get(x) === undefined));
+    const inc = d.incarnation ?? 1;
+    if (!(Number.isInteger(inc) && inc >= 1)) throw bad(`incarnation ${inc} must be an integer >= 1`);
+    if (d.flow === undefined && inc !== 1) throw bad(`incarnation #${inc} needs a flow`);
+    const named = d.flow !== undefined ? tcpOrder.filter((x) => x.flow === d.flow) : [];
+    if (d.flow !== undefined && named.length > 0 && inc > named.length) {
+      throw bad(`${d.flow} has ${named.length} connection${named.length === 1 ? '' : 's'} on its 4-tuple, no #${inc}`);
+    }
+    const c = d.flow !== undefined ? named[inc - 1] : tcpOrder.find((x) => fits(streams.get(x)!) && (d.kind === 'byte' ? !structural(edits.get(x)) : edits.get(x) === undefined));
     if (c === undefined) throw bad(`no TCP connection ${d.flow ?? `with ${what}`} for a ${d.kind} divergence`);
     const st = streams.get(c)!;
     if (!fits(st)) throw bad(`${d.kind} divergence at offset ${d.offset}${d.kind === 'missing' ? `+${len}` : ''} does not fit ${c.flow}'s ${st.data.length}-byte server stream (needs ${what})`);
     const e = editsOf(c);
     if (d.kind !== 'byte' && (structural(e) || (e.flips.length > 0))) throw bad(`${c.flow} already has a divergence: a ${d.kind} divergence must be the only one on its connection`);
     if (d.kind === 'byte' && structural(e)) throw bad(`${c.flow} already has a ${Object.keys(e).find((k) => k !== 'flips')} divergence: it must be the only one on its connection`);
-    const gt = { kind: d.kind, flow: c.flow, offset: d.offset, offsetUnit: 'byte' as const, primaryTimeMs: tcpTimeMs(c, d.offset) };
+    const incarnation = tcpOrder.filter((x) => x.flow === c.flow).indexOf(c) + 1;
+    const gt = {
+      kind: d.kind, flow: c.flow, ...(incarnation > 1 ? { incarnation } : {}), offset: d.offset, offsetUnit: 'byte' as const, primaryTimeMs: tcpTimeMs(c, d.offset),
+    };
     switch (d.kind) {
       case 'byte':
         e.flips.push(d.offset);

@@ -155,6 +155,26 @@ describe('4-tuple reuse: each incarnation gets its own secondary', () => {
       expect(await engineRecords(w.primary, w.secondary)).toEqual([]);
     });
   }
+  it('a divergence names an incarnation with FLOW#N: the engine\'s checkpoint is in that connection (by time), the ground truth says which', async () => {
+    const flow = `${S}:80-${C}:40000/TCP`;
+    const w = makeWorkload(cap, dir('reuse-inc'), { ...opts, rewriteIsn: true, diverge: [{ kind: 'byte', flow, incarnation: 2, offset: 1500 }] });
+    const gt = w.manifest.groundTruth;
+    expect(gt).toEqual([{ kind: 'byte', flow, incarnation: 2, offset: 1500, offsetUnit: 'byte', primaryTimeMs: expect.any(Number), cause: 'payload' }]);
+    const recs = await engineRecords(w.primary, w.secondary);
+    expect(recs.map((r) => [r.flow, r.offset, r.cause])).toEqual([[flow, 1500, 'payload']]);
+    // Without #N: the first connection. Both have a byte 1500; the engine's clock (capture
+    // time) tells which connection it found the change in.
+    const w1 = makeWorkload(cap, dir('reuse-inc1'), { ...opts, rewriteIsn: true, diverge: [{ kind: 'byte', flow, offset: 1500 }] });
+    const gt1 = w1.manifest.groundTruth[0]!;
+    expect(gt1).not.toHaveProperty('incarnation');
+    expect(gt1.primaryTimeMs).toBeLessThan(gt[0]!.primaryTimeMs - 500);
+    const recs1 = await engineRecords(w1.primary, w1.secondary);
+    expect(recs1.map((r) => [r.flow, r.offset, r.cause])).toEqual([[flow, 1500, 'payload']]);
+    expect(Math.abs(recs[0]!.atMs - gt[0]!.primaryTimeMs)).toBeLessThan(500);
+    expect(Math.abs(recs1[0]!.atMs - gt1.primaryTimeMs)).toBeLessThan(500);
+    // Asking for a connection the 4-tuple never had is refused, naming how many it had.
+    expect(() => makeWorkload(cap, dir('reuse-inc3'), { ...opts, diverge: [{ kind: 'byte', flow, incarnation: 3, offset: 10 }] })).toThrow(/has 2 connections on its 4-tuple, no #3/);
+  });
 });
 
 // ---------------------------------------------------------------- Ethernet padding

@@ -23,6 +23,9 @@ describe('parseDivergeSpec', () => {
     ['udp#3', { kind: 'udp', index: 3 }],
     ['udp', { kind: 'udp', index: 0 }, 'udp#0'],
     [`udp#0:${UFLOW}`, { kind: 'udp', index: 0, flow: UFLOW }],
+    [`byte@5:${FLOW}#2`, { kind: 'byte', offset: 5, flow: FLOW, incarnation: 2 }],
+    [`missing@0+10:${FLOW6}#3`, { kind: 'missing', offset: 0, length: 10, flow: FLOW6, incarnation: 3 }],
+    [`silent@9:${FLOW}#1`, { kind: 'silent', offset: 9, flow: FLOW }, `silent@9:${FLOW}`],
   ];
   for (const [text, spec, back] of good) {
     it(`parses ${text} and prints it back`, () => {
@@ -48,6 +51,8 @@ describe('parseDivergeSpec', () => {
     [`udp#1:${FLOW}`, /must be a UDP flow text/],
     ['udp#x', /expected/],
     ['byte@1:', /expected byte@OFF/],
+    [`byte@1:${FLOW}#0`, /incarnation #N must be an integer from 1/],
+    [`byte@1:${FLOW}#x`, /must be a TCP flow text/],
   ];
   for (const [text, re] of bad) {
     it(`refuses ${JSON.stringify(text)}`, () => {
