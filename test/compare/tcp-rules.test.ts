@@ -22,6 +22,23 @@ function alternate(h: Harness, p: Uint8Array[], s: Uint8Array[], a = 1, b = 1): 
   }
 }
 
+/**
+ * A fresh harness and the two senders of one connection G→C carrying `len` bytes of stream
+ * `seed`: primary ISN/ACK `p`, secondary ISN/ACK `s` (the secondary may send `sStream`).
+ */
+function pair(len: number, seed: number, p: readonly [number, number], s: readonly [number, number], edit?: (b: Uint8Array) => void): { h: Harness; stream: Uint8Array; P: Sender; S: Sender } {
+  const stream = streamBytes(len, seed);
+  const sStream = edit === undefined ? stream : Uint8Array.from(stream);
+  edit?.(sStream);
+  return { h: new Harness(), stream, P: new Sender(G, C, p[0], p[1], stream), S: new Sender(G, C, s[0], s[1], sStream) };
+}
+
+/** Both SYN-ACKs (or with `guest`, both SYNs): primary first. */
+function open(h: Harness, P: Sender, S: Sender, guest = false): void {
+  h.p(P.syn(guest));
+  h.s(S.syn(guest));
+}
+
 function expectClean(h: Harness): void {
   expect(h.records).toEqual([]);
   expect(h.port.requests).toEqual([]);
@@ -31,79 +48,71 @@ function expectClean(h: Harness): void {
   expect(h.released.length).toBe(h.primaryIn.length);
 }
 
+type Alignment = keyof ReturnType<Harness['engine']['statsSnapshot']>['alignment'];
+type SegOpts = Parameters<Sender['segments']>[1];
+
 describe('TCP alignment rules', () => {
-  it('passive open behind the rewriter: secondary SYN-ACK has its own ISN, its data is in the primary space', () => {
-    const h = new Harness();
-    const stream = streamBytes(6000, 1);
-    const P = new Sender(G, C, 0x1000_0000, seqAdd(0x1000_0000, 1), stream);
-    const S = new Sender(G, C, 0x7abc_0000, seqAdd(0x1000_0000, 1), stream);
-    h.p(P.syn());
-    h.s(S.syn());
-    alternate(h, P.segments(1448, { ipId: 1 }), S.segments(1000, { ipId: 9000, ttl: 60 }), 1, 2);
-    expectClean(h);
-    expect(h.engine.statsSnapshot().alignment['primary-space']).toBe(1);
-    h.finish();
-  });
-
-  it('guest-initiated connection: each side in its own space (not rewritten)', () => {
-    const h = new Harness();
-    const stream = streamBytes(4000, 2);
-    const P = new Sender(G, C, 5000, 5001, stream);
-    const S = new Sender(G, C, 0xdead_0000, seqAdd(0xdead_0000, 1), stream);
-    h.p(P.syn(true));
-    h.s(S.syn(true));
-    alternate(h, P.segments(536), S.segments(1460), 3, 1);
-    expectClean(h);
-    expect(h.engine.statsSnapshot().alignment['own-space']).toBe(1);
-    h.finish();
-  });
-
-  it("capture of the secondary's own tap: passive open wholly in the secondary's space", () => {
-    const h = new Harness();
-    const stream = streamBytes(3000, 3);
-    const P = new Sender(G, C, 100, 101, stream);
-    const S = new Sender(G, C, 0x8000_0000, 0x8000_0001, stream);
-    h.p(P.syn());
-    h.s(S.syn());
-    alternate(h, P.segments(1448), S.segments(700));
-    expectClean(h);
-    expect(h.engine.statsSnapshot().alignment['own-space']).toBe(1);
-    h.finish();
-  });
+  interface Case {
+    name: string;
+    len: number;
+    seed: number;
+    /** ISN and ACK of each side. */
+    p: [number, number];
+    s: [number, number];
+    /** Both SYN-ACKs (or SYNs when the guest opens) first; false: picked up mid-stream. */
+    handshake: 'passive' | 'guest' | 'none';
+    pSeg: [number, SegOpts?];
+    sSeg: [number, SegOpts?];
+    /** Frames fed per turn, primary then secondary. */
+    turn: [number, number];
+    alignment: Alignment | null;
+  }
+  const cases: Case[] = [
+    {
+      name: 'passive open behind the rewriter: secondary SYN-ACK has its own ISN, its data is in the primary space',
+      len: 6000, seed: 1, p: [0x1000_0000, seqAdd(0x1000_0000, 1)], s: [0x7abc_0000, seqAdd(0x1000_0000, 1)], handshake: 'passive',
+      // Own IP IDs and TTL: header fields never matter.
+      pSeg: [1448, { ipId: 1 }], sSeg: [1000, { ipId: 9000, ttl: 60 }], turn: [1, 2], alignment: 'primary-space',
+    },
+    {
+      name: 'guest-initiated connection: each side in its own space (not rewritten)',
+      len: 4000, seed: 2, p: [5000, 5001], s: [0xdead_0000, seqAdd(0xdead_0000, 1)], handshake: 'guest',
+      pSeg: [536], sSeg: [1460], turn: [3, 1], alignment: 'own-space',
+    },
+    {
+      name: "capture of the secondary's own tap: passive open wholly in the secondary's space",
+      len: 3000, seed: 3, p: [100, 101], s: [0x8000_0000, 0x8000_0001], handshake: 'passive',
+      pSeg: [1448], sSeg: [700], turn: [1, 1], alignment: 'own-space',
+    },
+    {
+      name: 'flow picked up mid-stream (no SYN on either side): primary space from the first primary byte',
+      len: 4000, seed: 5, p: [0x10, 0x2_0000], s: [0x10, 0x2_0000], handshake: 'none',
+      pSeg: [1000], sSeg: [1500], turn: [1, 1], alignment: 'midstream',
+    },
+    {
+      name: 'sequence numbers crossing 2^32',
+      len: 9000, seed: 6, p: [0xffff_f000, 0xffff_f001], s: [0xffff_ff00, 0xffff_f001], handshake: 'passive',
+      pSeg: [1448], sSeg: [1024], turn: [1, 1], alignment: null,
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const { h, P, S } = pair(c.len, c.seed, c.p, c.s);
+      if (c.handshake !== 'none') open(h, P, S, c.handshake === 'guest');
+      alternate(h, P.segments(c.pSeg[0], c.pSeg[1]), S.segments(c.sSeg[0], c.sSeg[1]), c.turn[0], c.turn[1]);
+      expectClean(h);
+      if (c.alignment !== null) expect(h.engine.statsSnapshot().alignment[c.alignment]).toBe(1);
+      h.finish();
+    });
+  }
 
   it('secondary data arriving before the primary SYN-ACK waits, then aligns', () => {
-    const h = new Harness();
-    const stream = streamBytes(2500, 4);
-    const P = new Sender(G, C, 0x4000, 0x4001, stream);
-    const S = new Sender(G, C, 0x9000_0000, 0x4001, stream);
+    const { h, P, S } = pair(2500, 4, [0x4000, 0x4001], [0x9000_0000, 0x4001]);
     h.s(S.syn());
     for (const f of S.segments(900)) h.s(f);
     expect(h.engine.statsSnapshot().secondary.held).toBe(3);
     h.p(P.syn());
     for (const f of P.segments(1448)) h.p(f);
-    expectClean(h);
-    h.finish();
-  });
-
-  it('flow picked up mid-stream (no SYN on either side): primary space from the first primary byte', () => {
-    const h = new Harness();
-    const stream = streamBytes(4000, 5);
-    const P = new Sender(G, C, 0x10, 0x2_0000, stream);
-    const S = new Sender(G, C, 0x10, 0x2_0000, stream);
-    alternate(h, P.segments(1000), S.segments(1500));
-    expectClean(h);
-    expect(h.engine.statsSnapshot().alignment.midstream).toBe(1);
-    h.finish();
-  });
-
-  it('sequence numbers crossing 2^32', () => {
-    const h = new Harness();
-    const stream = streamBytes(9000, 6);
-    const P = new Sender(G, C, 0xffff_f000, 0xffff_f001, stream);
-    const S = new Sender(G, C, 0xffff_ff00, 0xffff_f001, stream);
-    h.p(P.syn());
-    h.s(S.syn());
-    alternate(h, P.segments(1448), S.segments(1024));
     expectClean(h);
     h.finish();
   });
@@ -129,10 +138,7 @@ describe('TCP alignment rules', () => {
 
 describe('what is released when', () => {
   it("the primary SYN-ACK waits for the secondary's SYN-ACK, and blocks the flow behind it", () => {
-    const h = new Harness();
-    const stream = streamBytes(100, 9);
-    const P = new Sender(G, C, 7000, 7001, stream);
-    const S = new Sender(G, C, 123, 7001, stream);
+    const { h, P, S } = pair(100, 9, [7000, 7001], [123, 7001]);
     const synAck = h.p(P.syn());
     const ack = h.p(P.ack(0));
     expect(h.released).toEqual([]);
@@ -155,12 +161,8 @@ describe('what is released when', () => {
   });
 
   it('a data segment is released only once every byte of it matched', () => {
-    const h = new Harness();
-    const stream = streamBytes(3000, 10);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, P, S } = pair(3000, 10, [10, 11], [20, 11]);
+    open(h, P, S);
     const d0 = h.p(P.data(0, 1448));
     const d1 = h.p(P.data(1448, 1448));
     h.s(S.data(0, 1000));
@@ -174,12 +176,8 @@ describe('what is released when', () => {
   });
 
   it('retransmissions of matched data and pure ACKs at or below the matched point go at once', () => {
-    const h = new Harness();
-    const stream = streamBytes(2000, 11);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, P, S } = pair(2000, 11, [10, 11], [20, 11]);
+    open(h, P, S);
     h.p(P.data(0, 1000));
     h.s(S.data(0, 1000));
     const rtx = h.p(P.data(0, 1000, { ipId: 77 }));
@@ -197,12 +195,8 @@ describe('what is released when', () => {
   });
 
   it('a pure ACK at the head waits until the secondary reached its sequence point', () => {
-    const h = new Harness();
-    const stream = streamBytes(1500, 21);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, P, S } = pair(1500, 21, [10, 11], [20, 11]);
+    open(h, P, S);
     h.p(P.data(0, 1000));
     h.s(S.data(0, 1000));
     const ack = h.p(P.ack(1500)); // the primary's data [1000, 1500) arrives after its ACK
@@ -216,12 +210,8 @@ describe('what is released when', () => {
   });
 
   it("a FIN waits for the secondary's FIN at the same offset; the ACK after it waits for both", () => {
-    const h = new Harness();
-    const stream = streamBytes(500, 12);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, P, S } = pair(500, 12, [10, 11], [20, 11]);
+    open(h, P, S);
     const d = h.p(P.data(0, 500));
     const fin = h.p(P.fin(500));
     const last = h.p(P.ack(501));
@@ -235,12 +225,8 @@ describe('what is released when', () => {
   });
 
   it('FINs at different offsets are a length divergence', () => {
-    const h = new Harness();
-    const stream = streamBytes(600, 13);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, P, S } = pair(600, 13, [10, 11], [20, 11]);
+    open(h, P, S);
     h.p(P.data(0, 500, {}, true));
     h.s(S.data(0, 600, {}, true));
     expect(h.records.map((r) => [r.cause, r.offset, r.flow])).toEqual([['length', 500, FLOW]]);
@@ -274,14 +260,9 @@ describe('what is released when', () => {
 
 describe('divergence', () => {
   it('one changed byte: one record naming flow and offset; the byte is held until the checkpoint completes', () => {
-    const h = new Harness();
-    const stream = streamBytes(5000, 16);
-    const bad = Uint8Array.from(stream);
-    bad[3210] ^= 0x40;
-    const P = new Sender(G, C, 0x100, 0x101, stream);
-    const S = new Sender(G, C, 0x5000, 0x101, bad);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, stream, P, S } = pair(5000, 16, [0x100, 0x101], [0x5000, 0x101], (b) => (b[3210] ^= 0x40));
+    const bad = S.stream;
+    open(h, P, S);
     const pIdx = P.segments(1448).map((f) => h.p(f));
     for (const f of S.segments(1000)) h.s(f);
     expect(h.records.length).toBe(1);
@@ -301,14 +282,8 @@ describe('divergence', () => {
   });
 
   it('after a real checkpoint both sides continue from the primary state; stale secondary segments are dropped', () => {
-    const h = new Harness();
-    const s1 = streamBytes(3000, 17);
-    const bad = Uint8Array.from(s1);
-    bad[100] ^= 1;
-    const P = new Sender(G, C, 0x100, 0x101, s1);
-    const S = new Sender(G, C, 0x5000, 0x101, bad);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { h, P, S } = pair(3000, 17, [0x100, 0x101], [0x5000, 0x101], (b) => (b[100] ^= 1));
+    open(h, P, S);
     for (const f of P.segments(1448, {}, false)) h.p(f);
     h.s(S.data(0, 1000));
     expect(h.records.length).toBe(1);
@@ -342,10 +317,7 @@ describe('divergence', () => {
   });
 
   it('virtio-net headers (vnet_hdr_support) are skipped and never compared', () => {
-    const h = new Harness();
-    const stream = streamBytes(3000, 22);
-    const P = new Sender(G, C, 1, 2, stream);
-    const S = new Sender(G, C, 50, 2, stream);
+    const { h, P, S } = pair(3000, 22, [1, 2], [50, 2]);
     // 12-byte virtio_net_hdr_mrg_rxbuf: the primary's says NEEDS_CSUM with offsets, the secondary's is zero.
     const vnet = (f: Uint8Array, needsCsum: boolean) => Uint8Array.from([...(needsCsum ? [1, 0, 0, 0, 0, 0, 34, 0, 16, 0, 1, 0] : new Array<number>(12).fill(0)), ...f]);
     h.p(vnet(P.syn(), true), 0, 12);
