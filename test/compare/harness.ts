@@ -12,6 +12,7 @@ import type { CheckpointPort } from '../../src/compare/checkpoint-port.js';
 import type { DivergenceRecord } from '../../src/compare/divergence.js';
 import type { CompareLimits } from '../../src/compare/limits.js';
 import { PacketPool } from '../../src/packet/pool.js';
+import type { Sender } from './sender.js';
 
 export class TestPort implements CheckpointPort {
   readonly shadow: boolean;
@@ -93,6 +94,12 @@ export class Harness {
     if (h < 0) throw new Error('test pool exhausted');
     this.pool.tag[h] = vnet;
     return h;
+  }
+
+  /** Both sides' SYN-ACKs (their SYNs with `guest`), primary first, at time `t`. */
+  open(P: Sender, S: Sender, t = this.t, guest = false): void {
+    this.p(P.syn(guest), t);
+    this.s(S.syn(guest), t);
   }
 
   /** Feed a primary frame at time `t` (default: the harness clock); returns its input index. */

@@ -5,7 +5,7 @@
  * For a secondary behind QEMU's filter-rewriter (passive open), dataBase = the PRIMARY's
  * isn + 1 while its SYN-ACK keeps its own isn.
  */
-import { ACK, FIN, PSH, SYN, seqAdd, tcpFrame, type FrameOpts, type Host } from './frames.js';
+import { ACK, FIN, PSH, SYN, seqAdd, streamBytes, tcpFrame, type FrameOpts, type Host } from './frames.js';
 
 export class Sender {
   constructor(
@@ -55,4 +55,22 @@ export class Sender {
     if (n === 0 && withFin) out.push(this.fin(0, o));
     return out;
   }
+}
+
+/** The guest (server) and the client of the one-connection scenarios. */
+export const GUEST: Host = { ip: '10.0.0.2', port: 80 };
+export const CLIENT: Host = { ip: '10.0.0.1', port: 40000 };
+
+/**
+ * The primary's and the secondary's senders of one connection GUEST → CLIENT carrying `len`
+ * bytes of stream `seed`: `p` and `s` are each side's ISN and data base; `edit` changes the
+ * secondary's copy of the stream (the divergence a scenario builds).
+ */
+export function senderPair(
+  len: number, seed: number, p: readonly [number, number], s: readonly [number, number], edit?: (b: Uint8Array) => void,
+): { stream: Uint8Array; P: Sender; S: Sender } {
+  const stream = streamBytes(len, seed);
+  const sStream = edit === undefined ? stream : Uint8Array.from(stream);
+  edit?.(sStream);
+  return { stream, P: new Sender(GUEST, CLIENT, p[0], p[1], stream), S: new Sender(GUEST, CLIENT, s[0], s[1], sStream) };
 }

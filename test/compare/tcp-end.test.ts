@@ -7,11 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from './harness.js';
-import { streamBytes, type Host } from './frames.js';
-import { Sender } from './sender.js';
+import { streamBytes } from './frames.js';
+import { CLIENT as C, GUEST as G, Sender, senderPair } from './sender.js';
 
-const G: Host = { ip: '10.0.0.2', port: 80 };
-const C: Host = { ip: '10.0.0.1', port: 40000 };
 
 /** Run the engine's timers from `from` to `to` in 100 ms steps (as `colo-proxy compare` does). */
 function ticks(h: Harness, from: number, to: number): void {
@@ -27,11 +25,8 @@ describe('the last ACK of a close', () => {
     for (const sAck of ['before', 'after', 'never'] as const) {
       it(`both FINs matched: the primary's last ACK goes at once (secondary's ACK ${sAck}, ${shadow ? 'shadow' : 'real'} mode)`, () => {
         const h = new Harness({ shadow });
-        const stream = streamBytes(500, 12);
-        const P = new Sender(G, C, 10, 11, stream);
-        const S = new Sender(G, C, 20, 11, stream);
-        h.p(P.syn(), 0);
-        h.s(S.syn(), 0);
+        const { P, S } = senderPair(500, 12, [10, 11], [20, 11]);
+        h.open(P, S, 0);
         h.p(P.data(0, 500), 1);
         h.s(S.data(0, 500), 1);
         h.p(P.fin(500), 2);
@@ -49,11 +44,8 @@ describe('the last ACK of a close', () => {
 
   it('shadow mode, silent secondary: after the timeout checkpoint released data and FIN, the last ACK and retransmissions go at once (one checkpoint, not two)', () => {
     const h = new Harness({ shadow: true });
-    const stream = streamBytes(500, 12);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn(), 0);
-    h.s(S.syn(), 0);
+    const { P, S } = senderPair(500, 12, [10, 11], [20, 11]);
+    h.open(P, S, 0);
     h.p(P.data(0, 500), 1);
     h.p(P.fin(500), 1);
     h.s(S.data(0, 200), 1); // then silent: no more data, no FIN, no ACK
@@ -72,11 +64,8 @@ describe('the last ACK of a close', () => {
 
   it('real mode, silent secondary: the timeout checkpoint restarts the direction after the FIN; the last ACK and retransmissions go at once', () => {
     const h = new Harness({ shadow: false, autoComplete: true });
-    const stream = streamBytes(500, 12);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn(), 0);
-    h.s(S.syn(), 0);
+    const { P, S } = senderPair(500, 12, [10, 11], [20, 11]);
+    h.open(P, S, 0);
     h.p(P.data(0, 500), 1);
     h.p(P.fin(500), 1);
     h.s(S.data(0, 200), 1);
@@ -117,11 +106,8 @@ describe('the last ACK of a close', () => {
 
   it('shadow mode: a retransmission filling a hole of the primary (bytes the client never got) is still compared after the flush', () => {
     const h = new Harness({ shadow: true });
-    const stream = streamBytes(500, 14);
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, stream);
-    h.p(P.syn(), 0);
-    h.s(S.syn(), 0);
+    const { P, S } = senderPair(500, 14, [10, 11], [20, 11]);
+    h.open(P, S, 0);
     h.p(P.data(0, 200), 1);
     h.p(P.data(300, 200, {}, true), 1); // [200, 300) lost on the way
     h.s(S.data(0, 200), 1);
@@ -140,13 +126,8 @@ describe('the last ACK of a close', () => {
 
   it('data the checkpoint did not release is still compared: a changed byte after the timeout is a divergence', () => {
     const h = new Harness({ shadow: true });
-    const stream = streamBytes(1000, 41);
-    const bad = Uint8Array.from(stream);
-    bad[800] ^= 0xff;
-    const P = new Sender(G, C, 10, 11, stream);
-    const S = new Sender(G, C, 20, 11, bad);
-    h.p(P.syn(), 0);
-    h.s(S.syn(), 0);
+    const { P, S } = senderPair(1000, 41, [10, 11], [20, 11], (b) => (b[800] ^= 0xff));
+    h.open(P, S, 0);
     h.p(P.data(0, 500), 1);
     ticks(h, 100, 4400);
     h.s(S.data(0, 500), 4500);
@@ -159,21 +140,13 @@ describe('the last ACK of a close', () => {
 
   it('a SYN on the same 4-tuple after the close starts a new connection, compared from its own start', () => {
     const h = new Harness({ shadow: true });
-    const s1 = streamBytes(300, 51);
-    const s2 = streamBytes(400, 52);
-    const bad2 = Uint8Array.from(s2);
-    bad2[10] ^= 1;
-    const P1 = new Sender(G, C, 10, 11, s1);
-    const S1 = new Sender(G, C, 20, 11, s1);
-    h.p(P1.syn(), 0);
-    h.s(S1.syn(), 0);
+    const { P: P1, S: S1 } = senderPair(300, 51, [10, 11], [20, 11]);
+    h.open(P1, S1, 0);
     h.p(P1.data(0, 300, {}, true), 1);
     h.s(S1.data(0, 300, {}, true), 1);
     h.p(P1.ack(301), 2);
-    const P2 = new Sender(G, C, 5000, 5001, s2);
-    const S2 = new Sender(G, C, 9000, 5001, bad2);
-    h.p(P2.syn(), 100);
-    h.s(S2.syn(), 100);
+    const { P: P2, S: S2 } = senderPair(400, 52, [5000, 5001], [9000, 5001], (b) => (b[10] ^= 1));
+    h.open(P2, S2, 100);
     h.p(P2.data(0, 400, {}, true), 101);
     h.s(S2.data(0, 400, {}, true), 101);
     ticks(h, 200, 10_000);
@@ -186,11 +159,8 @@ describe('idle connections', () => {
   for (const active of [false, true]) {
     it(`${active ? 'guest-initiated (each side in its own sequence space)' : 'passively opened'} connection idle for 60 s, then more output and the close: no checkpoint`, () => {
       const h = new Harness({ shadow: true });
-      const stream = streamBytes(1200, 61);
-      const P = new Sender(G, C, 10, 11, stream);
-      const S = active ? new Sender(G, C, 7000, 7001, stream) : new Sender(G, C, 7000, 11, stream);
-      h.p(P.syn(active), 0);
-      h.s(S.syn(active), 0);
+      const { P, S } = senderPair(1200, 61, [10, 11], [7000, active ? 7001 : 11]);
+      h.open(P, S, 0, active);
       h.p(P.data(0, 500), 1);
       h.s(S.data(0, 500), 1);
       ticks(h, 100, 60_000);

@@ -6,10 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { Harness } from './harness.js';
 import { seqAdd, streamBytes, type Host } from './frames.js';
-import { Sender } from './sender.js';
+import { CLIENT as C, GUEST as G, Sender, senderPair } from './sender.js';
 
-const G: Host = { ip: '10.0.0.2', port: 80 };
-const C: Host = { ip: '10.0.0.1', port: 40000 };
 const FLOW = '10.0.0.2:80-10.0.0.1:40000/TCP';
 
 /** Feed two frame lists alternating a from `p` and b from `s` until both are empty. */
@@ -22,21 +20,9 @@ function alternate(h: Harness, p: Uint8Array[], s: Uint8Array[], a = 1, b = 1): 
   }
 }
 
-/**
- * A fresh harness and the two senders of one connection G→C carrying `len` bytes of stream
- * `seed`: primary ISN/ACK `p`, secondary ISN/ACK `s` (the secondary may send `sStream`).
- */
-function pair(len: number, seed: number, p: readonly [number, number], s: readonly [number, number], edit?: (b: Uint8Array) => void): { h: Harness; stream: Uint8Array; P: Sender; S: Sender } {
-  const stream = streamBytes(len, seed);
-  const sStream = edit === undefined ? stream : Uint8Array.from(stream);
-  edit?.(sStream);
-  return { h: new Harness(), stream, P: new Sender(G, C, p[0], p[1], stream), S: new Sender(G, C, s[0], s[1], sStream) };
-}
-
-/** Both SYN-ACKs (or with `guest`, both SYNs): primary first. */
-function open(h: Harness, P: Sender, S: Sender, guest = false): void {
-  h.p(P.syn(guest));
-  h.s(S.syn(guest));
+/** A fresh harness and the two senders of one connection (see senderPair). */
+function pair(...args: Parameters<typeof senderPair>): { h: Harness; stream: Uint8Array; P: Sender; S: Sender } {
+  return { h: new Harness(), ...senderPair(...args) };
 }
 
 function expectClean(h: Harness): void {
@@ -98,7 +84,7 @@ describe('TCP alignment rules', () => {
   for (const c of cases) {
     it(c.name, () => {
       const { h, P, S } = pair(c.len, c.seed, c.p, c.s);
-      if (c.handshake !== 'none') open(h, P, S, c.handshake === 'guest');
+      if (c.handshake !== 'none') h.open(P, S, h.t, c.handshake === 'guest');
       alternate(h, P.segments(c.pSeg[0], c.pSeg[1]), S.segments(c.sSeg[0], c.sSeg[1]), c.turn[0], c.turn[1]);
       expectClean(h);
       if (c.alignment !== null) expect(h.engine.statsSnapshot().alignment[c.alignment]).toBe(1);
@@ -162,7 +148,7 @@ describe('what is released when', () => {
 
   it('a data segment is released only once every byte of it matched', () => {
     const { h, P, S } = pair(3000, 10, [10, 11], [20, 11]);
-    open(h, P, S);
+    h.open(P, S);
     const d0 = h.p(P.data(0, 1448));
     const d1 = h.p(P.data(1448, 1448));
     h.s(S.data(0, 1000));
@@ -177,7 +163,7 @@ describe('what is released when', () => {
 
   it('retransmissions of matched data and pure ACKs at or below the matched point go at once', () => {
     const { h, P, S } = pair(2000, 11, [10, 11], [20, 11]);
-    open(h, P, S);
+    h.open(P, S);
     h.p(P.data(0, 1000));
     h.s(S.data(0, 1000));
     const rtx = h.p(P.data(0, 1000, { ipId: 77 }));
@@ -196,7 +182,7 @@ describe('what is released when', () => {
 
   it('a pure ACK at the head waits until the secondary reached its sequence point', () => {
     const { h, P, S } = pair(1500, 21, [10, 11], [20, 11]);
-    open(h, P, S);
+    h.open(P, S);
     h.p(P.data(0, 1000));
     h.s(S.data(0, 1000));
     const ack = h.p(P.ack(1500)); // the primary's data [1000, 1500) arrives after its ACK
@@ -211,7 +197,7 @@ describe('what is released when', () => {
 
   it("a FIN waits for the secondary's FIN at the same offset; the ACK after it waits for both", () => {
     const { h, P, S } = pair(500, 12, [10, 11], [20, 11]);
-    open(h, P, S);
+    h.open(P, S);
     const d = h.p(P.data(0, 500));
     const fin = h.p(P.fin(500));
     const last = h.p(P.ack(501));
@@ -226,7 +212,7 @@ describe('what is released when', () => {
 
   it('FINs at different offsets are a length divergence', () => {
     const { h, P, S } = pair(600, 13, [10, 11], [20, 11]);
-    open(h, P, S);
+    h.open(P, S);
     h.p(P.data(0, 500, {}, true));
     h.s(S.data(0, 600, {}, true));
     expect(h.records.map((r) => [r.cause, r.offset, r.flow])).toEqual([['length', 500, FLOW]]);
@@ -262,7 +248,7 @@ describe('divergence', () => {
   it('one changed byte: one record naming flow and offset; the byte is held until the checkpoint completes', () => {
     const { h, stream, P, S } = pair(5000, 16, [0x100, 0x101], [0x5000, 0x101], (b) => (b[3210] ^= 0x40));
     const bad = S.stream;
-    open(h, P, S);
+    h.open(P, S);
     const pIdx = P.segments(1448).map((f) => h.p(f));
     for (const f of S.segments(1000)) h.s(f);
     expect(h.records.length).toBe(1);
@@ -283,7 +269,7 @@ describe('divergence', () => {
 
   it('after a real checkpoint both sides continue from the primary state; stale secondary segments are dropped', () => {
     const { h, P, S } = pair(3000, 17, [0x100, 0x101], [0x5000, 0x101], (b) => (b[100] ^= 1));
-    open(h, P, S);
+    h.open(P, S);
     for (const f of P.segments(1448, {}, false)) h.p(f);
     h.s(S.data(0, 1000));
     expect(h.records.length).toBe(1);
