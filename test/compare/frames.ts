@@ -107,22 +107,5 @@ export function udpFragments(src: Host, dst: Host, payload: Bytes, id: number, c
   return out;
 }
 
-/** Deterministic pseudo-random bytes. */
-export function streamBytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-/** `a + n` modulo 2^32 (test-side, BigInt so it is independent of the engine's arithmetic). */
-export function seqAdd(a: number, n: number): number {
-  return Number((BigInt(a) + BigInt(n)) % 4294967296n);
-}
+// One generator of test streams and one test-side sequence adder for every test folder.
+export { streamBytes, seqPlus as seqAdd } from '../flow/tcp-harness.js';

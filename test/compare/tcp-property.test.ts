@@ -150,8 +150,6 @@ function merge(lists: Array<Omit<Fed, 'frame'> & { frames: Frame[] }>, picks: nu
 }
 
 function run(plans: FlowPlan[], picks: number[], mutate?: { flow: number; offset: number; side: 'p' | 's' }) {
-  // Budgets are tested elsewhere; here only comparison decides.
-  const h = new Harness({ limits: { maxFlowHeldPackets: 1 << 20, maxHeldPackets: 1 << 20 } });
   const lists: Array<Omit<Fed, 'frame'> & { frames: Frame[] }> = [];
   plans.forEach((plan, i) => {
     const stream = streamBytes(plan.n, plan.seed);
@@ -165,6 +163,9 @@ function run(plans: FlowPlan[], picks: number[], mutate?: { flow: number; offset
     }
   });
   const order = merge(lists, picks);
+  // Budgets are tested elsewhere; here only comparison decides. Every frame may be held at
+  // once (1-byte segments, a divergence early on), so the test pool holds them all.
+  const h = new Harness({ limits: { maxFlowHeldPackets: 1 << 20, maxHeldPackets: 1 << 20 }, poolSlots: order.length + 64 });
   const perFlow: number[][] = plans.map(() => []);
   const carriers: number[] = [];
   order.forEach((f, t) => {
