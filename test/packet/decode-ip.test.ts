@@ -278,6 +278,11 @@ describe('IPv6', () => {
     const hbhLate = eth(0x86dd, ipv6({ nh: 60 }, [...ext6(0, [1, 4, 0, 0, 0, 0]), ...ext6(17, [1, 4, 0, 0, 0, 0]), ...udp(1, 2, [])]));
     expect(dec(hbhLate).status).toBe(Reason.BAD_IPV6_EXT);
     expect(dec(hbhLate).stopLayer).toBe(LAYER_IPV6_EXT);
+    // The header before the bad one decoded, but the extension layer is where decoding
+    // stopped: it is not also marked decoded (found by the damaged-capture property test).
+    expect(dec(hbhLate).layers & (LAYER_IPV6_EXT | LAYER_IPV6)).toBe(LAYER_IPV6);
+    const cutSecond = eth(0x86dd, ipv6({ nh: 60 }, [...ext6(43, [1, 4, 0, 0, 0, 0]), 17]));
+    expect([dec(cutSecond).status, dec(cutSecond).stopLayer, dec(cutSecond).layers & LAYER_IPV6_EXT]).toEqual([Reason.TRUNCATED_IPV6_EXT, LAYER_IPV6_EXT, 0]);
     // Header length byte claims 16 bytes, 8 present (payload length agrees with the bytes).
     const long = eth(0x86dd, ipv6({ nh: 60 }, [17, 1, 1, 4, 0, 0, 0, 0]));
     expect(dec(long).status).toBe(Reason.TRUNCATED_IPV6_EXT);
@@ -293,6 +298,7 @@ describe('IPv6', () => {
     };
     expect(dec(eth(0x86dd, ipv6({ nh: 60 }, chain(MAX_IPV6_EXT_HEADERS)))).status).toBe(Reason.OK);
     expect(dec(eth(0x86dd, ipv6({ nh: 60 }, chain(MAX_IPV6_EXT_HEADERS + 1)))).status).toBe(Reason.BAD_IPV6_EXT);
+    expect(dec(eth(0x86dd, ipv6({ nh: 60 }, chain(MAX_IPV6_EXT_HEADERS + 1)))).layers & LAYER_IPV6_EXT).toBe(0);
   });
 
   it('reports fixed-header length errors', () => {

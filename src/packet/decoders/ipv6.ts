@@ -62,16 +62,16 @@ export function decodeIPv6(v: PacketView, b: Uint8Array, o: number, end: number)
     let hlen: number;
     if (nh === IPPROTO_HOPOPTS || nh === IPPROTO_ROUTING || nh === IPPROTO_DSTOPTS || nh === IPPROTO_MOBILITY || nh === IPPROTO_HIP || nh === IPPROTO_SHIM6) {
       // RFC 8200 §4.1: hop-by-hop only right after the fixed header.
-      if (nh === IPPROTO_HOPOPTS && count !== 0) return fail(v, BAD_IPV6_EXT, LAYER_IPV6_EXT);
-      if (ipEnd - p < 2) return fail(v, TRUNCATED_IPV6_EXT, LAYER_IPV6_EXT);
+      if (nh === IPPROTO_HOPOPTS && count !== 0) return extFail(v, BAD_IPV6_EXT);
+      if (ipEnd - p < 2) return extFail(v, TRUNCATED_IPV6_EXT);
       hlen = (b[p + 1] + 1) << 3;
-      if (ipEnd - p < hlen) return fail(v, TRUNCATED_IPV6_EXT, LAYER_IPV6_EXT);
+      if (ipEnd - p < hlen) return extFail(v, TRUNCATED_IPV6_EXT);
       if (nh === IPPROTO_HOPOPTS) v.ip6HopOff = p;
       else if (nh === IPPROTO_ROUTING) v.ip6RoutingOff = p;
       else if (nh === IPPROTO_DSTOPTS) v.ip6DestOff = p;
     } else if (nh === IPPROTO_FRAGMENT) {
       hlen = 8;
-      if (ipEnd - p < 8) return fail(v, TRUNCATED_IPV6_EXT, LAYER_IPV6_EXT);
+      if (ipEnd - p < 8) return extFail(v, TRUNCATED_IPV6_EXT);
       v.ip6FragHdrOff = p;
       const offm = u16(b, p + 2);
       const fragOff = offm & 0xfff8;
@@ -84,14 +84,14 @@ export function decodeIPv6(v: PacketView, b: Uint8Array, o: number, end: number)
       if (mf || fragOff !== 0) v.layers |= LAYER_FRAG;
       nonFirstFragment = fragOff !== 0;
     } else if (nh === IPPROTO_AH) {
-      if (ipEnd - p < 2) return fail(v, TRUNCATED_IPV6_EXT, LAYER_IPV6_EXT);
+      if (ipEnd - p < 2) return extFail(v, TRUNCATED_IPV6_EXT);
       hlen = (b[p + 1] + 2) << 2; // RFC 4302: length in 4-octet units, minus 2
-      if (ipEnd - p < hlen) return fail(v, TRUNCATED_IPV6_EXT, LAYER_IPV6_EXT);
+      if (ipEnd - p < hlen) return extFail(v, TRUNCATED_IPV6_EXT);
       v.ip6AhOff = p;
     } else {
       break;
     }
-    if (count === MAX_IPV6_EXT_HEADERS) return fail(v, BAD_IPV6_EXT, LAYER_IPV6_EXT);
+    if (count === MAX_IPV6_EXT_HEADERS) return extFail(v, BAD_IPV6_EXT);
     nh = b[p];
     p += hlen;
     count++;
@@ -112,4 +112,13 @@ export function decodeIPv6(v: PacketView, b: Uint8Array, o: number, end: number)
     return OK;
   }
   return decodeL4(v, b, nh, p, ipEnd, claimEnd);
+}
+
+/**
+ * The chain stops at a bad or cut extension header: the extension layer as a whole is where
+ * decoding stopped, so it is not also "decoded" (headers before the bad one may have set it).
+ */
+function extFail(v: PacketView, reason: number): number {
+  v.layers &= ~LAYER_IPV6_EXT;
+  return fail(v, reason, LAYER_IPV6_EXT);
 }
