@@ -6,8 +6,9 @@
  *
  * 1. baseline: the feeder into two in-process sinks that only count — the harness's ceiling;
  * 2. colo-proxy: the real `colo-proxy compare` command in a child process (the same build as
- *    this bench: dist/ under `npm run bench`, src/ through tsx when run from source), servers
- *    on all three sockets, we connect (src/replay/bench-sockets.ts, shared with `bench replay`);
+ *    this bench: dist/ under `npm run bench`, src/ through tsx when run from source), in the
+ *    socket roles of docs/deploy.md: it connects to primary_in and outdev (we listen) and
+ *    listens on secondary_in (src/replay/bench-sockets.ts, shared with `bench replay`);
  * 3. QEMU 7.2's colo-compare (guest-less, QemuColoCompare), when qemu-system-x86_64 exists.
  *
  * Both sides send identical frames (each connection opened with a SYN-ACK, then data), so

@@ -41,7 +41,7 @@ export function registerBench(program: Command): void {
     .option('--mode <mode>', 'colo-proxy modes: in-process (the engine alone), sockets (the compare command over unix sockets with QEMU framing), all', 'all')
     .option('--against-qemu', "also run QEMU's colo-compare (qemu-system-x86_64, guest-less) over the same sockets, framing and pacing; prints colo-proxy/QEMU ratios", false)
     .option('--runs <n>', 'repetitions per engine and mode (median and min–max are reported)', parseIntOption(1, 1000), 3)
-    .option('--warmup <frames>', 'warm-up frames per side before each run: copies of the workload\'s own TCP/UDP frames on other ports, identical on both sides; 0 = none', parseIntOption(0, 10_000_000), 20_000);
+    .option('--warmup <frames>', 'warm-up frames (at least) before each run: copies of the workload\'s own TCP/UDP frames on other ports, both sides as they are for a workload without divergences, else the primary\'s on both sides; 0 = none', parseIntOption(0, 10_000_000), 20_000);
   addPaceOptions(replay, 'topspeed')
     .option('--compare-timeout <ms>', 'compare_timeout for both engines (a primary frame unmatched this long requests a checkpoint)', parseIntOption(1, 2 ** 32 - 1), 3000)
     .option('--max-queue-size <n>', 'max_queue_size for both engines; the feeder keeps each side at most half of it ahead per connection', parseIntOption(2, 2 ** 31 - 1), 1024)

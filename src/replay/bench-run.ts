@@ -20,7 +20,7 @@ import { runFeed } from './feed.js';
 import type { FeedResult, FeedTarget, PaceOptions } from './feed.js';
 import type { FeedFrame, LockstepPlan } from './lockstep.js';
 import { planLockstep } from './lockstep.js';
-import { warmupFrames } from './bench-workload.js';
+import { pairedWarmup, warmupFrames } from './bench-workload.js';
 import type { BenchWorkload } from './bench-workload.js';
 import type { CheckpointEvent } from './bench-score.js';
 import { percentile } from './bench-stats.js';
@@ -103,7 +103,7 @@ export interface BenchRig {
 }
 
 export interface RunSettings extends PaceOptions {
-  /** Warm-up frames per side, at least (0: none; see bench-workload.ts `warmupFrames`). */
+  /** Warm-up primary frames, at least (0: none; see `warmUp`). */
   warmup: number;
   /** Lockstep bound per connection and side. */
   maxAhead: number;
@@ -144,6 +144,41 @@ async function waitWarm(rec: ReleaseRecorder, n: number, label: string): Promise
   }
 }
 
+/** The workload's sides are known to carry the same data (a manifest without divergences). */
+function identicalSides(w: BenchWorkload): boolean {
+  return w.manifest !== null && w.manifest.groundTruth.length === 0;
+}
+
+/**
+ * Warm the engine up (see docs/bench.md "Fairness"). A workload whose sides carry the same
+ * data gets port-shifted copies of both of its sides, one copy at a time, each waited for
+ * like the measured run (so no copy meets a busier engine than the measured run will, and
+ * an engine's per-flow memory never holds more than one copy); any other workload, copies of
+ * its primary frames on both sides (no divergences). Same for every engine.
+ */
+async function warmUp(rig: BenchRig, rec: ReleaseRecorder, w: BenchWorkload, s: RunSettings, label: string): Promise<void> {
+  const copies = identicalSides(w) ? pairedWarmup(w.primary, w.secondary, s.warmup) : null;
+  if (copies === null) {
+    const warm: FeedFrame[] = warmupFrames(w.primary, s.warmup);
+    await runFeed(planLockstep(warm, warm, { maxAhead: s.maxAhead }), warm, warm, rig.targets, { yieldEvery: s.yieldEvery });
+    await waitWarm(rec, warm.length, label);
+    return;
+  }
+  let sent = 0;
+  for (const c of copies) {
+    await runFeed(planLockstep(c.primary, c.secondary, { maxAhead: s.maxAhead }), c.primary, c.secondary, rig.targets, { yieldEvery: s.yieldEvery });
+    sent += c.primary.length;
+    // Until this copy is out, or the output idles (a frame held for a timeout is not waited
+    // for here; waitWarm below waits for everything).
+    while (rec.other < sent) {
+      const before = rec.other;
+      await rec.next(100);
+      if (rec.other === before) break;
+    }
+  }
+  await waitWarm(rec, sent, label);
+}
+
 /** Plan once per workload (setup time), shared by every engine and run. */
 export function planFor(w: BenchWorkload, maxAhead: number): LockstepPlan {
   return planLockstep(w.primary, w.secondary, { maxAhead });
@@ -159,12 +194,7 @@ export async function runOnce(rig: BenchRig, rec: ReleaseRecorder, w: BenchWorkl
   let burstEnd = 0;
   let final: RigFinal | null = null;
   try {
-    if (s.warmup > 0) {
-      const warm: FeedFrame[] = warmupFrames(w.primary, s.warmup);
-      const wp = planLockstep(warm, warm, { maxAhead: s.maxAhead });
-      await runFeed(wp, warm, warm, rig.targets, { yieldEvery: s.yieldEvery });
-      await waitWarm(rec, warm.length, label);
-    }
+    if (s.warmup > 0) await warmUp(rig, rec, w, s, label);
     const t0 = performance.now();
     rig.beginMeasured(t0);
     rec.measuring = true;

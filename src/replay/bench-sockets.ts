@@ -1,13 +1,18 @@
 /**
  * colo-proxy over real sockets: the `colo-proxy compare` command in a child process (what a
- * deployment runs), listening on three unix sockets with QEMU chardev framing; this process
- * connects, writes both inputs with the lockstep feeder and reads outdev. Checkpoints run in
+ * deployment runs) on three unix sockets with QEMU chardev framing, in the roles of
+ * docs/deploy.md by default: it connects to primary_in and outdev (this process listens there,
+ * as the primary QEMU's chardevs do) and listens on secondary_in (this process connects, as
+ * the secondary's redirector does). This process writes both inputs with the lockstep feeder
+ * and reads outdev; its own side of the sockets costs the same as in the QEMU row (a Node
+ * socket per input and one for outdev, fresh read chunks). Checkpoints run in
  * shadow mode (no --qmp/--notify_dev: each completes on the next microtask) and are read back
  * from `--divergence-log` (DivergenceRecord JSON lines: the requesting record of each
  * checkpoint, and — when the compare command logs them — the records that joined it). Peak memory:
  * the child's VmHWM just before it is stopped.
  *
  * Shared with bench/compare-sockets.bench.ts (`startColoProxyChild`, `clientTarget`).
+ * `COLO_BENCH_CHILD_NODE_ARGS` adds Node flags to the child only (e.g. `--cpu-prof`).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -47,15 +52,18 @@ export function coloProxyCli(): { argv: string[]; label: 'dist' | 'tsx' } {
   return { argv: [join(dirname(self), '..', 'cli', 'main.js')], label: 'dist' };
 }
 
-/** A client FramedChannel to `path` and its FeedTarget (drain waiters woken on drain/disconnect). */
-export function clientTarget(path: string, pool: PacketPool, onFrame: (h: number) => void): { ch: FramedChannel; target: FeedTarget } {
+/**
+ * A FramedChannel on `endpoint` (client `unix:PATH` or listening `unix:PATH,server`) and its
+ * FeedTarget (drain waiters woken on drain/disconnect).
+ */
+export function channelTarget(endpoint: string, pool: PacketPool, onFrame: (h: number) => void): { ch: FramedChannel; target: FeedTarget } {
   let waiters: Array<() => void> = [];
   const wake = (): void => {
     const w = waiters;
     waiters = [];
     for (const f of w) f();
   };
-  const ch = new FramedChannel({ endpoint: `unix:${path}`, vnetHdr: false, pool, reconnectMs: 20, onFrame, onDrain: wake, onDisconnected: wake });
+  const ch = new FramedChannel({ endpoint, vnetHdr: false, pool, reconnectMs: 20, onFrame, onDrain: wake, onDisconnected: wake });
   const target: FeedTarget = {
     writeFrame: (b, o, l, v) => ch.writeFrame(b, o, l, v),
     flush: () => ch.flush(),
@@ -65,6 +73,21 @@ export function clientTarget(path: string, pool: PacketPool, onFrame: (h: number
     whenDrained: () => (ch.backpressured && ch.connected ? new Promise<void>((r) => waiters.push(r)) : Promise.resolve()),
   };
   return { ch, target };
+}
+
+/** A client FramedChannel to `path` and its FeedTarget (see channelTarget). */
+export function clientTarget(path: string, pool: PacketPool, onFrame: (h: number) => void): { ch: FramedChannel; target: FeedTarget } {
+  return channelTarget(`unix:${path}`, pool, onFrame);
+}
+
+/**
+ * Extra Node flags for the compare child, from COLO_BENCH_CHILD_NODE_ARGS (space-separated),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the child without touching the bench
+ * process's own flags.
+ */
+function childNodeArgs(): string[] {
+  const v = process.env['COLO_BENCH_CHILD_NODE_ARGS'];
+  return v === undefined ? [] : v.split(' ').filter((x) => x !== '');
 }
 
 function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -106,9 +129,21 @@ export interface ColoProxyChildOptions {
   onCheckpointLine?(line: string, seenMs: number): void;
   /** Start-up timeout (ms); default 20 000. */
   startTimeoutMs?: number;
+  /**
+   * Which sockets the child listens on; the rest it connects to, this process listening.
+   * Default `'deployment'`: the roles of docs/deploy.md — primary_in and outdev connect (to the
+   * primary's chardev servers), secondary_in listens. `'listen'`: all three listen (as QEMU's
+   * colo-compare chardevs do in the QEMU row). A connecting input reads into one reused buffer
+   * (compare-run.ts `readBufferFor`); a listening one cannot (Node gives accepted sockets fresh
+   * chunks), so the roles change the child's CPU per frame.
+   */
+  roles?: ChildRoles;
 }
 
-/** Spawn `colo-proxy compare` on three unix sockets in a private temp dir and connect to them. */
+/** See ColoProxyChildOptions.roles. */
+export type ChildRoles = 'deployment' | 'listen';
+
+/** Spawn `colo-proxy compare` on three unix sockets in a private temp dir and connect it to this process (see ColoProxyChildOptions.roles). */
 export async function startColoProxyChild(o: ColoProxyChildOptions): Promise<ColoProxyChild> {
   const dir = mkdtempSync(join(tmpdir(), 'colo-bench-sock-'));
   const sock = (n: string): string => join(dir, n);
@@ -118,23 +153,23 @@ export async function startColoProxyChild(o: ColoProxyChildOptions): Promise<Col
   const tail = new LineTail(log, (line) => o.onCheckpointLine?.(line, performance.now()));
   const s = o.settings;
   const extra = s === undefined ? [] : ['--compare_timeout', String(s.compareTimeoutMs), '--expired_scan_cycle', String(s.expiredScanCycleMs), '--max_queue_size', String(s.maxQueueSize)];
-  const child = spawn(
-    process.execPath,
-    [...cmd.argv, 'compare', '--primary_in', `unix:${sock('p.sock')},server`, '--secondary_in', `unix:${sock('s.sock')},server`, '--outdev', `unix:${sock('o.sock')},server`, '--divergence-log', log, ...extra, '-q', '--json'],
-    { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  // true: the child listens on that socket (primary_in, secondary_in, outdev).
+  const roles = o.roles === 'listen' ? { p: true, s: true, o: true } : { p: false, s: true, o: false };
+  const listens = [roles.p, roles.s, roles.o];
+  // Endpoint strings: ours is the other end of theirs. A connecting child retries every 20 ms.
+  const theirs = (childListens: boolean, path: string): string => (childListens ? `unix:${path},server` : `unix:${path},reconnect-ms=20`);
+  const ours = (childListens: boolean, path: string): string => (childListens ? `unix:${path}` : `unix:${path},server`);
+  const pool = new PacketPool();
+  const cp = channelTarget(ours(roles.p, sock('p.sock')), pool, (h) => pool.release(h));
+  const cs = channelTarget(ours(roles.s, sock('s.sock')), pool, (h) => pool.release(h));
+  const out = channelTarget(ours(roles.o, sock('o.sock')), pool, (h) => o.onRelease(pool, h));
+  const chans = [cp.ch, cs.ch, out.ch];
+  let child: ChildProcess | null = null;
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (x: string) => (stdout += x));
-  child.stderr!.setEncoding('utf8').on('data', (x: string) => (stderr = (stderr + x).slice(-4000)));
-  const pool = new PacketPool();
-  const cp = clientTarget(sock('p.sock'), pool, (h) => pool.release(h));
-  const cs = clientTarget(sock('s.sock'), pool, (h) => pool.release(h));
-  const out = clientTarget(sock('o.sock'), pool, (h) => o.onRelease(pool, h));
-  const chans = [cp.ch, cs.ch, out.ch];
   let peak: number | null = null;
   const kill = async (): Promise<void> => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    if (child !== null && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       peak = readProcessStats(child.pid)?.peakRssKiB ?? null;
       child.kill('SIGTERM');
       if (!(await waitExit(child, 5000))) {
@@ -150,15 +185,40 @@ export async function startColoProxyChild(o: ColoProxyChildOptions): Promise<Col
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    // The CLI listens once started; connect when all three sockets exist.
+    // Our listeners first (the child's connecting sockets then find them at once).
+    for (let i = 0; i < 3; i++) if (!listens[i]) await chans[i]!.start();
+    const c = spawn(
+      process.execPath,
+      [
+        ...childNodeArgs(),
+        ...cmd.argv,
+        'compare',
+        '--primary_in', theirs(roles.p, sock('p.sock')),
+        '--secondary_in', theirs(roles.s, sock('s.sock')),
+        '--outdev', theirs(roles.o, sock('o.sock')),
+        '--divergence-log', log, ...extra, '-q', '--json',
+      ],
+      { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child = c;
+    c.stdout!.setEncoding('utf8').on('data', (x: string) => (stdout += x));
+    c.stderr!.setEncoding('utf8').on('data', (x: string) => (stderr = (stderr + x).slice(-4000)));
     const deadline = performance.now() + (o.startTimeoutMs ?? 20_000);
-    while (!['p.sock', 's.sock', 'o.sock'].every((n) => existsSync(sock(n)))) {
-      if (child.exitCode !== null) throw new ColoError('ERR_TIMEOUT', `colo-proxy compare exited (${child.exitCode}) at start-up: ${stderr}`);
-      if (performance.now() > deadline) throw new ColoError('ERR_TIMEOUT', `colo-proxy compare did not listen within ${o.startTimeoutMs ?? 20_000} ms: ${stderr}`);
+    const check = (): void => {
+      if (c.exitCode !== null) throw new ColoError('ERR_TIMEOUT', `colo-proxy compare exited (${c.exitCode}) at start-up: ${stderr}`);
+      if (performance.now() > deadline) throw new ColoError('ERR_TIMEOUT', `colo-proxy compare did not connect/listen within ${o.startTimeoutMs ?? 20_000} ms: ${stderr}`);
+    };
+    // The CLI listens once started; connect to its listeners when their sockets exist.
+    const theirNames = ['p.sock', 's.sock', 'o.sock'].filter((_, i) => listens[i]);
+    while (!theirNames.every((n) => existsSync(sock(n)))) {
+      check();
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const ch of chans) await ch.start();
-    await Promise.all(chans.map((ch) => ch.whenConnected()));
+    for (let i = 0; i < 3; i++) if (listens[i]) await chans[i]!.start();
+    while (!chans.every((ch) => ch.connected)) {
+      check();
+      await new Promise((r) => setTimeout(r, 5));
+    }
   } catch (err) {
     await cleanup();
     throw err;
@@ -166,7 +226,7 @@ export async function startColoProxyChild(o: ColoProxyChildOptions): Promise<Col
   let result: Awaited<ReturnType<ColoProxyChild['stop']>> | null = null;
   return {
     targets: { primary: cp.target, secondary: cs.target },
-    pid: child.pid ?? -1,
+    pid: child?.pid ?? -1,
     pool,
     async stop() {
       if (result !== null) return result;
@@ -227,12 +287,13 @@ class LineTail {
  * estimated as the smallest (seen − stamped) over all records of the run (warm-up included),
  * so times are exact up to the quickest observation delay (typically well under 1 ms).
  */
-export async function startSocketsRig(rec: ReleaseRecorder, matcher: FrameMatcher, s: EngineSettings): Promise<BenchRig> {
+export async function startSocketsRig(rec: ReleaseRecorder, matcher: FrameMatcher, s: EngineSettings, roles?: ChildRoles): Promise<BenchRig> {
   let measuring = false;
   let t0 = 0;
   const seen: { r: DivergenceRecord; seenMs: number }[] = [];
   const child = await startColoProxyChild({
     settings: s,
+    ...(roles !== undefined ? { roles } : {}),
     onRelease: (pool, h) => {
       // Arrival time first, as the QEMU rig stamps it (in QemuColoCompare, before matching):
       // the matcher's own cost must not count as the engine's hold time.

@@ -15,8 +15,9 @@
  * - `FrameMatcher`: finds which primary frame a frame read back from an engine's output is
  *   (socket modes see bytes, not indices): a hash of the length and the first 96 bytes
  *   (headers: addresses, ports, IP ID, sequence number), first-in first-out among equal keys.
- * - `warmupFrames`: port-shifted copies of the workload's own frames, identical on both sides,
- *   fed to each engine before the measured run (JIT, socket buffers), never scored.
+ * - `pairedWarmup` / `warmupFrames`: port-shifted copies of the workload's own frames (both
+ *   sides as they are, or the primary's on both sides), fed to each engine before the measured
+ *   run (JIT, socket buffers), never scored.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -243,6 +244,87 @@ function csumAdd(a: number, b: number): number {
   return (x & 0xffff) + (x >>> 16);
 }
 
+/** A TCP/UDP frame of a workload and where its ports and L4 checksum are (offsets from the frame's start). */
+interface L4Frame {
+  f: FeedFrame;
+  portOff: number;
+  csumOff: number;
+}
+
+/** The unfragmented TCP and UDP frames of `frames` (only those can be moved to other ports). */
+function l4Frames(frames: readonly FeedFrame[], v: PacketView): L4Frame[] {
+  const l4: L4Frame[] = [];
+  for (const f of frames) {
+    const off = f.off ?? 0;
+    decodeFrame(v, f.buf, off, f.len ?? f.buf.length - off, f.vnetHdrLen ?? 0);
+    if ((v.layers & LAYER_FRAG) !== 0 || v.l4Off < 0) continue;
+    // Offsets relative to the frame's start (l4Off is an index into the buffer).
+    const at = v.l4Off - off;
+    if ((v.layers & LAYER_TCP) !== 0) l4.push({ f, portOff: at, csumOff: at + 16 });
+    else if ((v.layers & LAYER_UDP) !== 0) l4.push({ f, portOff: at, csumOff: at + 6 });
+  }
+  return l4;
+}
+
+/**
+ * Per-copy port XOR constants (k << 4, k = 1..4095) whose port pairs meet neither the
+ * workload's (`sides`, both directions) nor an earlier copy's, calling `take(x)` for each
+ * until it returns false: no warm-up flow ever shares state with a measured flow or another copy.
+ */
+function copyConstants(sides: readonly (readonly L4Frame[])[], take: (x: number) => boolean): void {
+  const pairOf = (f: FeedFrame, portOff: number, x: number): number => {
+    const b = f.buf;
+    const o = (f.off ?? 0) + portOff;
+    return ((((b[o]! << 8) | b[o + 1]!) ^ x) * 65536 + (((b[o + 2]! << 8) | b[o + 3]!) ^ x));
+  };
+  const rev = (p: number): number => (p % 65536) * 65536 + Math.floor(p / 65536);
+  const used = new Set<number>();
+  for (const l4 of sides) {
+    for (const { f, portOff } of l4) {
+      const p = pairOf(f, portOff, 0);
+      used.add(p);
+      used.add(rev(p));
+    }
+  }
+  for (let k = 1; k < 4096; k++) {
+    const x = k << 4;
+    const mine = new Set<number>();
+    for (const l4 of sides) for (const { f, portOff } of l4) mine.add(pairOf(f, portOff, x));
+    if ([...mine].some((p) => used.has(p) || used.has(rev(p)))) continue;
+    for (const p of mine) {
+      used.add(p);
+      used.add(rev(p));
+    }
+    if (!take(x)) return;
+  }
+}
+
+/** A copy of `e`'s frame with both ports XORed by `x`, L4 checksum patched (RFC 1624). */
+function shiftedCopy(e: L4Frame, x: number): FeedFrame {
+  const { f, portOff, csumOff } = e;
+  const off = f.off ?? 0;
+  const b = Buffer.from(f.buf.subarray(off, off + (f.len ?? f.buf.length - off)));
+  const old = b.readUInt32BE(portOff);
+  const sp = (old >>> 16) ^ x;
+  const dp = (old & 0xffff) ^ x;
+  b.writeUInt16BE(sp, portOff);
+  b.writeUInt16BE(dp, portOff + 2);
+  const hc = b.readUInt16BE(csumOff);
+  // UDP checksum 0 means "none" and stays so.
+  if (!(csumOff === portOff + 6 && hc === 0)) {
+    // HC' = ~(~HC + ~m + m') per changed 16-bit word.
+    let c = ~hc & 0xffff;
+    c = csumAdd(c, ~(old >>> 16) & 0xffff);
+    c = csumAdd(c, sp);
+    c = csumAdd(c, ~(old & 0xffff) & 0xffff);
+    c = csumAdd(c, dp);
+    let nc = ~c & 0xffff;
+    if (csumOff === portOff + 6 && nc === 0) nc = 0xffff;
+    b.writeUInt16BE(nc, csumOff);
+  }
+  return { buf: b, vnetHdrLen: f.vnetHdrLen ?? 0 };
+}
+
 /**
  * Warm-up traffic: `n` frames per side, made of copies of the workload's own TCP and UDP
  * primary frames with both ports XORed by a per-copy constant (new flows: a constant whose
@@ -256,66 +338,48 @@ function csumAdd(a: number, b: number): number {
 export function warmupFrames(primary: readonly FeedFrame[], n: number): FeedFrame[] {
   const out: FeedFrame[] = [];
   if (n <= 0) return out;
-  const v = new PacketView();
-  const l4: { f: FeedFrame; portOff: number; csumOff: number }[] = [];
-  for (const f of primary) {
-    const off = f.off ?? 0;
-    decodeFrame(v, f.buf, off, f.len ?? f.buf.length - off, f.vnetHdrLen ?? 0);
-    if ((v.layers & LAYER_FRAG) !== 0 || v.l4Off < 0) continue;
-    // Offsets relative to the frame's start (l4Off is an index into the buffer).
-    const at = v.l4Off - off;
-    if ((v.layers & LAYER_TCP) !== 0) l4.push({ f, portOff: at, csumOff: at + 16 });
-    else if ((v.layers & LAYER_UDP) !== 0) l4.push({ f, portOff: at, csumOff: at + 6 });
-  }
+  const l4 = l4Frames(primary, new PacketView());
   if (l4.length === 0) return syntheticWarmup(n);
-  // Port pairs in use (the workload's, then each copy's): a copy whose pairs would meet one of
-  // them is skipped, so no warm-up flow ever shares state with a measured flow or another copy.
-  const pairOf = (f: FeedFrame, portOff: number, x: number): number => {
-    const b = f.buf;
-    const o = (f.off ?? 0) + portOff;
-    return ((((b[o]! << 8) | b[o + 1]!) ^ x) * 65536 + (((b[o + 2]! << 8) | b[o + 3]!) ^ x));
-  };
-  const used = new Set<number>();
-  for (const { f, portOff } of l4) {
-    const p = pairOf(f, portOff, 0);
-    used.add(p);
-    used.add((p % 65536) * 65536 + Math.floor(p / 65536)); // and the reverse direction
-  }
-  for (let k = 1; k < 4096 && out.length < n; k++) {
-    const x = k << 4;
-    const mine = new Set<number>();
-    for (const { f, portOff } of l4) mine.add(pairOf(f, portOff, x));
-    if ([...mine].some((p) => used.has(p) || used.has((p % 65536) * 65536 + Math.floor(p / 65536)))) continue;
-    for (const p of mine) {
-      used.add(p);
-      used.add((p % 65536) * 65536 + Math.floor(p / 65536));
-    }
-    for (const { f, portOff, csumOff } of l4) {
+  copyConstants([l4], (x) => {
+    for (const e of l4) {
       // Both sides get the same frames, so cutting a copy short leaves nothing unmatched.
       if (out.length >= n) break;
-      const off = f.off ?? 0;
-      const b = Buffer.from(f.buf.subarray(off, off + (f.len ?? f.buf.length - off)));
-      const old = b.readUInt32BE(portOff);
-      const sp = (old >>> 16) ^ x;
-      const dp = (old & 0xffff) ^ x;
-      b.writeUInt16BE(sp, portOff);
-      b.writeUInt16BE(dp, portOff + 2);
-      const hc = b.readUInt16BE(csumOff);
-      // UDP checksum 0 means "none" and stays so.
-      if (!(csumOff === portOff + 6 && hc === 0)) {
-        // HC' = ~(~HC + ~m + m') per changed 16-bit word.
-        let c = ~hc & 0xffff;
-        c = csumAdd(c, ~(old >>> 16) & 0xffff);
-        c = csumAdd(c, sp);
-        c = csumAdd(c, ~(old & 0xffff) & 0xffff);
-        c = csumAdd(c, dp);
-        let nc = ~c & 0xffff;
-        if (csumOff === portOff + 6 && nc === 0) nc = 0xffff;
-        b.writeUInt16BE(nc, csumOff);
-      }
-      out.push({ buf: b, vnetHdrLen: f.vnetHdrLen ?? 0 });
+      out.push(shiftedCopy(e, x));
     }
-  }
+    return out.length < n;
+  });
+  return out;
+}
+
+/** One port-shifted copy of a workload: its primary and secondary TCP/UDP frames. */
+export interface WarmupCopy {
+  primary: FeedFrame[];
+  secondary: FeedFrame[];
+}
+
+/**
+ * Paired warm-up: whole copies of BOTH sides of the workload (TCP/UDP frames, ports XORed by
+ * a per-copy constant as in `warmupFrames`, the same constant on both sides so each copy's
+ * connections pair up), until the copies hold at least `n` primary frames (up to 4095
+ * copies). Unlike `warmupFrames` the secondary keeps its own segmentation, timing skew and
+ * retransmissions, so every code path the measured run takes (partial segments, a secondary
+ * running ahead, …) is warm in an engine with a JIT. Only for workloads whose sides carry the
+ * same data: a copy of a divergence is a divergence. Null when the primary has no TCP/UDP
+ * frame (use `warmupFrames`).
+ */
+export function pairedWarmup(primary: readonly FeedFrame[], secondary: readonly FeedFrame[], n: number): WarmupCopy[] | null {
+  const v = new PacketView();
+  const lp = l4Frames(primary, v);
+  const ls = l4Frames(secondary, v);
+  if (lp.length === 0) return null;
+  const out: WarmupCopy[] = [];
+  let frames = 0;
+  if (n <= 0) return out;
+  copyConstants([lp, ls], (x) => {
+    out.push({ primary: lp.map((e) => shiftedCopy(e, x)), secondary: ls.map((e) => shiftedCopy(e, x)) });
+    frames += lp.length;
+    return frames < n;
+  });
   return out;
 }
 

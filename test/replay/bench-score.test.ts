@@ -11,7 +11,7 @@ import { PcapWriter } from '../../src/capture/writer.js';
 import { tshark } from '../helpers/tools.js';
 import { causeCounts, checkpointCount, scoreCheckpoints, scoreCounts, type CheckpointEvent } from '../../src/replay/bench-score.js';
 import { percentile, spread } from '../../src/replay/bench-stats.js';
-import { FrameMatcher, partners, warmupFrames } from '../../src/replay/bench-workload.js';
+import { FrameMatcher, pairedWarmup, partners, warmupFrames } from '../../src/replay/bench-workload.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN, tcpFrame, udpFrame } from '../../src/replay/frame-builder.js';
 import type { GroundTruth } from '../../src/replay/workload.js';
 
@@ -217,5 +217,59 @@ describe('warmupFrames', () => {
   it('falls back to synthetic TCP when the workload has no TCP/UDP frame; 0 → none', () => {
     expect(warmupFrames([{ buf: Buffer.alloc(60) }], 8).length).toBe(4 + 8);
     expect(warmupFrames([], 0)).toEqual([]);
+  });
+});
+
+describe('pairedWarmup', () => {
+  const v4 = { src: '10.0.0.2', dst: '10.0.0.1' } as const;
+  const data = Buffer.alloc(3000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+  const seg = (sport: number, dport: number, seq: number, a: number, b: number): Buffer => tcpFrame({ ...v4, sport, dport, seq: seq + a, ack: 1, flags: TCP_PSH | TCP_ACK, payload: data.subarray(a, b) });
+  // The same stream, segmented differently on each side (2 vs 3 segments), plus a datagram
+  // and a frame without ports (not copied).
+  const prim = [seg(80, 40000, 100, 0, 1500), seg(80, 40000, 100, 1500, 3000), udpFrame({ ...v4, sport: 53, dport: 33333, payload: Buffer.from('dns?') }), Buffer.alloc(60)].map((buf) => ({ buf }));
+  const sec = [seg(80, 40000, 100, 0, 1000), seg(80, 40000, 100, 1000, 2000), seg(80, 40000, 100, 2000, 3000), udpFrame({ ...v4, sport: 53, dport: 33333, payload: Buffer.from('dns?') })].map((buf) => ({ buf }));
+  const ports = (b: Buffer): string => `${b.readUInt16BE(34)}-${b.readUInt16BE(36)}`;
+
+  it('whole copies of both sides, each side keeping its segmentation; one copy pairs up like the workload; checksums valid (tshark)', () => {
+    const copies = pairedWarmup(prim, sec, 7)!;
+    // 3 TCP/UDP primary frames per copy: 3 copies reach 7.
+    expect(copies).toHaveLength(3);
+    const seen = new Set<string>(['80-40000', '40000-80', '53-33333', '33333-53']);
+    for (const c of copies) {
+      expect(c.primary).toHaveLength(3);
+      expect(c.secondary).toHaveLength(4);
+      // Same per-flow ports on both sides of a copy, new to the workload and to other copies.
+      expect(c.secondary.map((f) => ports(f.buf))).toEqual([ports(c.primary[0]!.buf), ports(c.primary[0]!.buf), ports(c.primary[0]!.buf), ports(c.primary[2]!.buf)]);
+      for (const f of [c.primary[0]!, c.primary[2]!]) {
+        expect(seen.has(ports(f.buf))).toBe(false);
+        seen.add(ports(f.buf));
+      }
+      // Bytes other than ports and checksum unchanged: payloads and lengths.
+      c.secondary.forEach((f, i) => {
+        expect(f.buf.length).toBe(sec[i]!.buf.length);
+        expect(f.buf.subarray(54).equals(sec[i]!.buf.subarray(54)) || i === 3).toBe(true);
+      });
+      expect(Array.from(partners(c.primary, c.secondary))).toEqual(Array.from(partners(prim.slice(0, 3), sec)));
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'colo-bench-pwarm-'));
+    try {
+      const file = join(dir, 'w.pcap');
+      const pw = new PcapWriter(file);
+      for (const c of copies) for (const f of [...c.primary, ...c.secondary]) pw.write(f.buf, 0, f.buf.length, 1, 0);
+      pw.close();
+      const rows = tshark(['-r', file, '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-e', 'tcp.checksum.status', '-e', 'udp.checksum.status'])
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+      expect(rows).toHaveLength(21);
+      for (const r of rows) expect(r.trim()).toBe('1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('null without TCP/UDP primary frames; 0 → no copy', () => {
+    expect(pairedWarmup([{ buf: Buffer.alloc(60) }], sec, 10)).toBeNull();
+    expect(pairedWarmup(prim, sec, 0)).toEqual([]);
   });
 });
