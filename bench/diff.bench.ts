@@ -8,7 +8,8 @@
  * input on one core; frames/s here counts the frames of BOTH captures, the whole run of
  * `analyzeDiff` (file reads included) divided into them, median of 5 runs after a warm-up:
  * steady state of a process that analyses repeatedly (JIT warm; the analyzer keeps its packet
- * pool and flow table between calls). A one-shot CLI run also pays JIT warm-up.
+ * pool, flow table and store memory between calls). A one-shot CLI run also pays JIT warm-up
+ * and page faults on fresh memory.
  * Two secondaries: one in its own sequence space (captured on its own tap) and one whose data
  * is in the primary's space behind its own SYN-ACK ISN (captured behind filter-rewriter).
  * Baselines in the same run, over the same two files: reading and decoding alone

@@ -59,6 +59,11 @@ export class KeyIndex {
     return this.#size;
   }
 
+  /** Every live id is below this (ids ever handed out): scans stop here, not at `capacity`. */
+  get idBound(): number {
+    return this.#fresh;
+  }
+
   /** Bucket count (a power of two). */
   get buckets(): number {
     return this.#mask + 1;
@@ -89,6 +94,19 @@ export class KeyIndex {
       id = keys[base + w + 1]!;
     }
     return NONE;
+  }
+
+  /**
+   * True when `id` is live and holds the key `probe[0 .. words)`: lets a caller that expects
+   * the same key again (consecutive packets of one flow) skip hashing and the bucket walk.
+   */
+  holds(id: number, probe: Int32Array): boolean {
+    if (this.live[id] !== 1) return false;
+    const keys = this.keys;
+    const base = id * this.stride;
+    const w = this.words;
+    for (let i = 0; i < w; i++) if (keys[base + i] !== probe[i]) return false;
+    return true;
   }
 
   /**

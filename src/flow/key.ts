@@ -82,6 +82,19 @@ export function flowKey(v: PacketView, out: Int32Array): number {
   const n = v.ipAddrLen;
   const so = v.ipSrcOff;
   const d = v.ipDstOff;
+  out[0] = (proto << 24) | flags;
+  out[1] = ((v.vlanCount > 0 ? v.vlanId0 : 0) << 16) | (v.vlanCount > 1 ? v.vlanId1 : 0);
+  if (n === 4) {
+    // IPv4 (most packets): one word per address, the same key as the general path below.
+    const x = addrWord(b, so, 4, 0);
+    const y = addrWord(b, d, 4, 0);
+    const srcLo = (x >>> 0) < (y >>> 0) || (x === y && sp <= dp);
+    out[2] = srcLo ? (sp << 16) | dp : (dp << 16) | sp;
+    out[3] = srcLo ? x : y;
+    out[7] = srcLo ? y : x;
+    out[4] = out[5] = out[6] = out[8] = out[9] = out[10] = 0;
+    return srcLo ? SRC_IS_LO : SRC_IS_HI;
+  }
   // Which endpoint sorts first: addresses as unsigned words, then ports.
   let cmp = 0;
   for (let i = 0; i < 4 && cmp === 0; i++) {
@@ -93,8 +106,6 @@ export function flowKey(v: PacketView, out: Int32Array): number {
   const srcLo = cmp <= 0;
   const loOff = srcLo ? so : d;
   const hiOff = srcLo ? d : so;
-  out[0] = (proto << 24) | flags;
-  out[1] = ((v.vlanCount > 0 ? v.vlanId0 : 0) << 16) | (v.vlanCount > 1 ? v.vlanId1 : 0);
   out[2] = srcLo ? (sp << 16) | dp : (dp << 16) | sp;
   for (let i = 0; i < 4; i++) {
     out[3 + i] = addrWord(b, loOff, n, i);

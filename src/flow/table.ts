@@ -6,7 +6,9 @@
  *   responder. The initiator is the sender of the flow's first packet, except when that packet
  *   is a TCP SYN-ACK: then its receiver (it sent the SYN we missed).
  * - Typed arrays only (struct of arrays indexed by flow id), keys compared in place in a key
- *   arena, seeded murmur3 hashing against hash flooding: `lookup` allocates nothing.
+ *   arena, seeded murmur3 hashing against hash flooding: `lookup` allocates nothing. It
+ *   compares the key with the previous lookup's flow first: consecutive packets of one flow
+ *   (the common case) skip hashing and the bucket walk.
  * - A `data` slot per flow belongs to the owner (the stage that uses the table: reassembler,
  *   compare…). The table never looks inside it.
  *
@@ -57,7 +59,7 @@ import {
   type FlowStateName,
 } from './flow-state.js';
 import { hashWords, randomSeed } from './hash.js';
-import { FLOW_KEY_WORDS, flowKey, keyParts, MISS_FRAGMENT, MISS_NOT_IP, SRC_IS_LO } from './key.js';
+import { FLOW_KEY_WORDS, flowKey, KEY_V6, keyParts, MISS_FRAGMENT, MISS_NOT_IP, SRC_IS_LO } from './key.js';
 import { KeyIndex } from './key-index.js';
 import { LruLists, NO_LIST } from './lru.js';
 import {
@@ -159,6 +161,8 @@ export class FlowTable<T = unknown> {
   readonly #idx: KeyIndex;
   readonly #lru: LruLists;
   readonly #probe = new Int32Array(FLOW_KEY_WORDS);
+  /** Address bytes for `endpoints` (a Uint8Array stores each word's low byte). */
+  readonly #addrScratch = new Uint8Array(16);
   readonly #seed: number;
   readonly #onRemove: ((id: number, reason: RemoveReason, data: T | undefined) => void) | undefined;
   /** Per-state idle timeout, indexed by STATE_*. */
@@ -174,6 +178,8 @@ export class FlowTable<T = unknown> {
   readonly #finSeq: Int32Array;
   readonly #serial: Float64Array;
 
+  /** Id returned by the last successful lookup (a hint only: `KeyIndex.holds` checks it), -1 none. */
+  #lastId = -1;
   #touchSeq = 0;
   #serialSeq = 0;
   #busy = false;
@@ -245,11 +251,21 @@ export class FlowTable<T = unknown> {
       return -1;
     }
     this.miss = 0;
-    const hash = hashWords(probe, 0, FLOW_KEY_WORDS, this.#seed);
     const isTcp = v.ipProto === IPPROTO_TCP;
     const tcpFlags = isTcp ? v.tcpFlags : 0;
     const meta = this.#meta;
-    let id = this.#idx.find(probe, hash);
+    const idx = this.#idx;
+    // Consecutive packets mostly belong to one flow: check the last hit before hashing.
+    const last = this.#lastId;
+    let hash: number;
+    let id: number;
+    if (last >= 0 && idx.holds(last, probe)) {
+      id = last;
+      hash = idx.hashOf(last);
+    } else {
+      hash = hashWords(probe, 0, FLOW_KEY_WORDS, this.#seed);
+      id = idx.find(probe, hash);
+    }
     if (id >= 0) {
       const st = this.#lru.listOf(id);
       if (nowMs - meta[id * META_STRIDE + M_LAST]! >= this.#timeout[st]!) {
@@ -290,6 +306,7 @@ export class FlowTable<T = unknown> {
       state = r >>> 8;
     }
     this.#lru.touch(state, id);
+    this.#lastId = id;
     return id;
   }
 
@@ -328,7 +345,8 @@ export class FlowTable<T = unknown> {
   clear(): void {
     if (this.#busy) this.#reentrant();
     const live = this.#idx.live;
-    for (let id = 0; id < this.capacity; id++) if (live[id] === 1) this.#remove(id, 'cleared');
+    const bound = this.#idx.idBound;
+    for (let id = 0; id < bound; id++) if (live[id] === 1) this.#remove(id, 'cleared');
   }
 
   // ---- accessors (hot: plain array reads) ----
@@ -378,7 +396,8 @@ export class FlowTable<T = unknown> {
   /** Call `fn` with every live flow id (in id order). `fn` may remove flows. */
   forEach(fn: (id: number) => void): void {
     const live = this.#idx.live;
-    for (let id = 0; id < this.capacity; id++) if (live[id] === 1) fn(id);
+    const bound = this.#idx.idBound;
+    for (let id = 0; id < bound; id++) if (live[id] === 1) fn(id);
   }
 
   // ---- cold path ----
@@ -386,10 +405,16 @@ export class FlowTable<T = unknown> {
   /** `"IP:PORT"` of the initiator and the responder (IPv6 in brackets). Allocates. */
   endpoints(id: number): { initiator: string; responder: string } {
     this.#checkLive(id);
-    const p = keyParts(this.#idx.keys, id * this.#idx.stride);
-    const n = p.v6 ? 16 : 4;
-    const lo = formatEndpoint(p.loAddr, 0, n, p.loPort);
-    const hi = formatEndpoint(p.hiAddr, 0, n, p.hiPort);
+    // Straight from the key words through one scratch array (called once per connection).
+    const keys = this.#idx.keys;
+    const base = id * this.#idx.stride;
+    const n = (keys[base]! & KEY_V6) !== 0 ? 16 : 4;
+    const ports = keys[base + 2]!;
+    const a = this.#addrScratch;
+    for (let i = 0; i < n; i++) a[i] = keys[base + 3 + (i >> 2)]! >>> (24 - 8 * (i & 3));
+    const lo = formatEndpoint(a, 0, n, ports >>> 16);
+    for (let i = 0; i < n; i++) a[i] = keys[base + 7 + (i >> 2)]! >>> (24 - 8 * (i & 3));
+    const hi = formatEndpoint(a, 0, n, ports & 0xffff);
     return (this.flowFlags(id) & F_INIT_LO) !== 0 ? { initiator: lo, responder: hi } : { initiator: hi, responder: lo };
   }
 

@@ -20,7 +20,7 @@ import type { PacketView } from '../packet/view.js';
 import { ReassemblyBudget } from './tcp-budget.js';
 import type { TcpStreamStats } from './tcp-stats.js';
 import { TcpHalfStream } from './tcp-stream.js';
-import { EndReason, SegmentResult, TCP_RST, resolveLimits, type Dir, type ReassemblyLimits, type StreamSink } from './tcp-types.js';
+import { EndReason, SegmentResult, TCP_RST, frozenLimits, type Dir, type ReassemblyLimits, type StreamSink } from './tcp-types.js';
 
 export class TcpReassembler {
   readonly limits: Readonly<ReassemblyLimits>;
@@ -37,14 +37,16 @@ export class TcpReassembler {
    * @param pool the engine's packet pool (out-of-order bytes are held in it).
    * @param sink receives the streams; must not call `segment` re-entrantly (throws) — a
    *   `close` from inside a callback is deferred until the current segment is done.
-   * @param limits per-direction limits (defaults: DEFAULT_REASSEMBLY_LIMITS). Cold path:
+   * @param limits per-direction limits (defaults: DEFAULT_REASSEMBLY_LIMITS); pass a
+   *   `frozenLimits` result to share one resolved object between reassemblers. Cold path:
    *   throws ERR_INVALID_ARGUMENT on a bad value.
    * @param budget the global memory cap shared by all reassemblers of an engine; without one,
    *   a private unlimited budget is used (the per-direction caps still bound memory).
    */
   constructor(pool: PacketPool, sink: StreamSink, limits?: Partial<ReassemblyLimits>, budget?: ReassemblyBudget) {
-    const l = resolveLimits(limits);
-    this.limits = Object.freeze(l);
+    // A frozenLimits object (the tracker's, shared by its connections) is taken as is.
+    const l = frozenLimits(limits);
+    this.limits = l;
     this.budget = budget ?? new ReassemblyBudget(Number.POSITIVE_INFINITY);
     const h0 = new TcpHalfStream(0, pool, sink, l, this.budget);
     const h1 = new TcpHalfStream(1, pool, sink, l, this.budget);

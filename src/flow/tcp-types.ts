@@ -146,6 +146,22 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = Object.free
 /** Largest accepted `maxWindowBytes`: keeps every in-window segment within ±2^31 of the reference. */
 export const MAX_WINDOW_LIMIT = 0x7fff0000;
 
+/** Limit objects made by `frozenLimits` (already resolved, validated and immutable). */
+const FROZEN = new WeakSet<object>();
+
+/**
+ * `resolveLimits`, frozen: an owner that creates many reassemblers (one per connection)
+ * resolves its limits once and passes the result, which TcpReassembler then takes as is
+ * instead of copying and validating it per connection. Returns `partial` itself when it
+ * already is such an object. Cold path: throws like resolveLimits.
+ */
+export function frozenLimits(partial?: Partial<ReassemblyLimits>): Readonly<ReassemblyLimits> {
+  if (partial !== undefined && FROZEN.has(partial)) return partial as Readonly<ReassemblyLimits>;
+  const l = Object.freeze(resolveLimits(partial));
+  FROZEN.add(l);
+  return l;
+}
+
 /** Fill defaults and validate (cold path: throws ERR_INVALID_ARGUMENT naming the bad value). */
 export function resolveLimits(partial: Partial<ReassemblyLimits> = {}): ReassemblyLimits {
   const l: ReassemblyLimits = { ...DEFAULT_REASSEMBLY_LIMITS, ...partial };

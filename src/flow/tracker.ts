@@ -39,7 +39,7 @@ import { Defragmenter, type DefragOptions, type DefragStats } from './defrag.js'
 import { FlowTable, LOOKUP_NOT_IP, type FlowTableOptions, type FlowTableStats, type RemoveReason } from './table.js';
 import { ReassemblyBudget } from './tcp-budget.js';
 import { TcpReassembler } from './tcp-reassembler.js';
-import { EndReason, SegmentResult, TCP_ACK, TCP_SYN, type Dir, type ReassemblyLimits, type StreamSink } from './tcp-types.js';
+import { EndReason, frozenLimits, SegmentResult, TCP_ACK, TCP_SYN, type Dir, type ReassemblyLimits, type StreamSink } from './tcp-types.js';
 
 export interface TrackerOptions {
   /** The engine's packet pool: fragments and out-of-order TCP bytes are held in it. */
@@ -116,7 +116,10 @@ export class ConnectionTracker<U = unknown> {
 
   readonly #pool: PacketPool;
   readonly #listener: ConnectionListener<U>;
-  readonly #limits: Partial<ReassemblyLimits>;
+  /** Resolved once (frozenLimits): every connection's reassembler shares it. */
+  readonly #limits: Readonly<ReassemblyLimits>;
+  /** Makes a connection's reassembler (one closure for all connections). */
+  readonly #makeReassembler = (sink: StreamSink): TcpReassembler => new TcpReassembler(this.#pool, sink, this.#limits, this.budget);
   /** Decodes datagrams the defragmenter rebuilt (the caller's view stays untouched). */
   readonly #dv = new PacketView();
   /** Set while a removal is the tracker's own decision, to name it. */
@@ -142,7 +145,7 @@ export class ConnectionTracker<U = unknown> {
   constructor(opts: TrackerOptions, listener: ConnectionListener<U>) {
     this.#pool = opts.pool;
     this.#listener = listener;
-    this.#limits = { ...opts.reassembly };
+    this.#limits = frozenLimits(opts.reassembly);
     this.budget = new ReassemblyBudget(opts.reassemblyBudgetBytes ?? Math.floor(opts.pool.stats().reservedBytes / 2));
     this.defrag = new Defragmenter({ ...opts.defrag, pool: opts.pool });
     this.table = new FlowTable<Connection<U>>({ ...opts.table, onRemove: (id, reason, c) => this.#onRemove(id, reason, c) });
@@ -312,7 +315,7 @@ export class ConnectionTracker<U = unknown> {
   #start(id: number, v: PacketView, nowMs: number, isTcp: boolean): Connection<U> {
     const table = this.table;
     const ep = table.endpoints(id);
-    const make = isTcp ? (sink: StreamSink) => new TcpReassembler(this.#pool, sink, this.#limits, this.budget) : null;
+    const make = isTcp ? this.#makeReassembler : null;
     const c = new Connection<U>(id, table.serial(id), v.ipProto, ep.initiator, ep.responder, nowMs, this.#listener, make);
     table.data[id] = c;
     if (isTcp) this.#tcpConnections++;

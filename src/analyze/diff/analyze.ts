@@ -10,6 +10,7 @@ import { compareDatagramDirection, datagramBenign } from './compare-datagram.js'
 import { compareTcpDirection, tcpBenign, type CompareOpts } from './compare-tcp.js';
 import { checkComparable, loadCapture, PassTracker, type FlowRec, type LoadOptions } from './load.js';
 import { matchFlows, type FlowPair } from './match.js';
+import { BlockCache } from './store.js';
 import { DIFF_CAUSES, emptyBenign, type BenignCounts, type DiffCause, type DiffDirection, type DiffOptions, type DiffResult, type DiffSideSummary, type Divergence, type FlowDiff } from './types.js';
 
 export const DEFAULT_TIMEOUT_MS = 3000;
@@ -21,7 +22,10 @@ export const DEFAULT_CONTEXT = 16;
  * garbage collections on every call otherwise. Kept only when the analysis succeeded and
  * gave everything back (no slot in use, no flow left); taken (so never shared) while one runs.
  */
-let idle: { pool: PacketPool; tracker: PassTracker; maxFlows: number | undefined } | null = null;
+let idle: { pool: PacketPool; tracker: PassTracker; blocks: BlockCache; maxFlows: number | undefined } | null = null;
+
+/** Store memory kept between analyses (BlockCache): 32 × 4 MiB at most. */
+const KEPT_BLOCKS = 32;
 
 /** Compare the captures at `primaryPath` and `secondaryPath`. Throws ColoError/CaptureError on bad input. */
 export function analyzeDiff(primaryPath: string, secondaryPath: string, opts: DiffOptions = {}): DiffResult {
@@ -32,7 +36,8 @@ export function analyzeDiff(primaryPath: string, secondaryPath: string, opts: Di
   const kept = idle !== null && idle.maxFlows === opts.maxFlows ? idle : null;
   idle = null;
   const pool = kept?.pool ?? new PacketPool();
-  const lo = { pool, maxFlows: opts.maxFlows, wholeFileMax: opts.wholeFileMax };
+  const blocks = kept?.blocks ?? new BlockCache(KEPT_BLOCKS);
+  const lo = { pool, maxFlows: opts.maxFlows, wholeFileMax: opts.wholeFileMax, blocks };
   const tracker = kept?.tracker ?? new PassTracker(pool, opts.maxFlows);
   const p = loadCapture(primaryPath, { ...lo, tracker });
   // Without a SYN-ACK in the primary there is no ISN to align to.
@@ -66,8 +71,11 @@ export function analyzeDiff(primaryPath: string, secondaryPath: string, opts: Di
     if (f.divergence !== null) byCause[f.divergence.cause]++;
   }
   const diverged = flows.filter((f) => f.verdict === 'diverged').length;
+  // Nothing below reads the stores: their memory can serve the next analysis.
+  p.slab.release();
+  s.slab.release();
   // Every pass ended with the tracker's `finish`, which releases all it held.
-  if (pool.stats().inUse === 0 && tracker.tracker.size === 0) idle = { pool, tracker, maxFlows: opts.maxFlows };
+  if (pool.stats().inUse === 0 && tracker.tracker.size === 0) idle = { pool, tracker, blocks, maxFlows: opts.maxFlows };
   return {
     schema: 1,
     primary: p.input,
@@ -178,6 +186,7 @@ function orientByClient(path: string, lists: FlowRec[][], lo: LoadOptions): void
       if (want !== undefined && want === f.server) swapFlow(f);
     }
   }
+  c.slab.release();
 }
 
 function portOf(ep: string): number {

@@ -26,7 +26,7 @@ import { ConnectionTracker, TrackResult } from '../../flow/tracker.js';
 import { TCP_SYN, type Dir } from '../../flow/tcp-types.js';
 import { isSynAck, pairKey, SecondaryAligner, synAckKey, tupleKey, type AlignEntry } from './align.js';
 import { byStart } from './match.js';
-import { BORROWED, DatagramStore, Slab, StreamStore } from './store.js';
+import { BORROWED, DatagramStore, Slab, StreamStore, type BlockCache } from './store.js';
 import type { DiffAlignment, DiffInput, DiffProtocol } from './types.js';
 
 const IPPROTO_ICMPV6 = 58;
@@ -67,6 +67,8 @@ export interface CaptureFlows {
   /** Primary only: ISNs of SYN-ACKs per synAckKey, in capture order (distinct per key). */
   synAckIsns: Map<string, number[]>;
   tcpSegments: number;
+  /** Where the flows' bytes and records live (`release` it once the analysis is over). */
+  slab: Slab;
 }
 
 export interface LoadOptions {
@@ -87,6 +89,8 @@ export interface LoadOptions {
   tracker?: PassTracker;
   /** Largest capture read into memory whole (default WHOLE_FILE_MAX); 0 always copies payload. */
   wholeFileMax?: number;
+  /** Memory blocks for the stores (default: fresh memory, none kept). */
+  blocks?: BlockCache;
 }
 
 /**
@@ -96,11 +100,13 @@ export interface LoadOptions {
 export const DEFAULT_MAX_FLOWS = 1 << 17;
 
 /**
- * Captures up to this size are read into memory whole (one chunk), so payload bytes are kept
- * by reference into that chunk instead of being copied; larger ones are read in the reader's
- * usual chunks and their payload copied into slabs.
+ * Default of LoadOptions.wholeFileMax: 0, every capture is read in the reader's usual chunks
+ * and its payload copied into slabs. Reading a file whole keeps its payload by reference
+ * instead, but fills that much fresh memory per pass (page faults, and external memory that
+ * drives V8 into full collections), where slabs come from a BlockCache kept between analyses:
+ * copying into them measured faster (bench/diff.bench.ts) and no slower on a first run.
  */
-export const WHOLE_FILE_MAX = 1024 * 1024 * 1024;
+export const WHOLE_FILE_MAX = 0;
 
 /**
  * A ConnectionTracker that the passes of one analysis run on in turn (each pass ends with
@@ -108,19 +114,25 @@ export const WHOLE_FILE_MAX = 1024 * 1024 * 1024;
  */
 export class PassTracker {
   readonly tracker: ConnectionTracker<FlowRec>;
-  /** The running pass's listener. */
-  listener: ConnectionListener<FlowRec> = {};
+  /**
+   * The listener object the tracker holds; `use` copies the running pass's callbacks into it
+   * (the same six properties every time), so a callback is one call away, not two.
+   */
+  readonly #current: ConnectionListener<FlowRec> = { start: undefined, data: undefined, gap: undefined, directionEnd: undefined, datagram: undefined, end: undefined };
 
   constructor(pool: PacketPool, maxFlows = DEFAULT_MAX_FLOWS) {
-    const fwd: ConnectionListener<FlowRec> = {
-      start: (c) => this.listener.start?.(c),
-      data: (c, dir, buf, off, len, at) => this.listener.data?.(c, dir, buf, off, len, at),
-      gap: (c, dir, at, len, why) => this.listener.gap?.(c, dir, at, len, why),
-      directionEnd: (c, dir, how) => this.listener.directionEnd?.(c, dir, how),
-      datagram: (c, dir, buf, off, len) => this.listener.datagram?.(c, dir, buf, off, len),
-      end: (c, why) => this.listener.end?.(c, why),
-    };
-    this.tracker = new ConnectionTracker<FlowRec>({ pool, table: { maxFlows } }, fwd);
+    this.tracker = new ConnectionTracker<FlowRec>({ pool, table: { maxFlows } }, this.#current);
+  }
+
+  /** Run the next events through `l` (callbacks that do not use `this`); `{}` for none. */
+  use(l: ConnectionListener<FlowRec>): void {
+    const c = this.#current;
+    c.start = l.start;
+    c.data = l.data;
+    c.gap = l.gap;
+    c.directionEnd = l.directionEnd;
+    c.datagram = l.datagram;
+    c.end = l.end;
   }
 }
 
@@ -132,8 +144,8 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
   } catch {
     // openCapture reports the unreadable file.
   }
-  // With a reference, bytes equal to the primary's are not kept and the rest is copied: no
-  // need to hold the whole file (touching that much fresh memory is a large part of a pass).
+  // With a reference, bytes equal to the primary's are not kept and the rest is copied: never
+  // worth holding the whole file.
   const ref = opts.reference;
   const timeoutMs = opts.timeoutMs ?? 3000;
   const whole = ref === undefined && size >= 0 && size <= (opts.wholeFileMax ?? WHOLE_FILE_MAX) && size > 0;
@@ -150,7 +162,7 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
   const cur = { ms: 0, frame: -1 };
   let nextSerial = 0;
   let arpCount = 0;
-  const slab = new Slab();
+  const slab = new Slab(opts.blocks);
   // The reader's single chunk holding the whole file (see WHOLE_FILE_MAX), and its slab index.
   let fileBuf: Uint8Array | null = null;
   let fileSlab = -1;
@@ -273,7 +285,7 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
   // matter here (the first, as in the compare engine), and keeping every byte for verification
   // would cost a copy per byte.
   const pt = opts.tracker ?? new PassTracker(opts.pool ?? new PacketPool(), opts.maxFlows);
-  pt.listener = listener;
+  pt.use(listener);
   const tracker = pt.tracker;
   const aligner = opts.alignTo !== undefined ? new SecondaryAligner(opts.alignTo) : null;
   let packets = 0;
@@ -342,7 +354,7 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
     reader.close();
   }
   tracker.finish();
-  pt.listener = {};
+  pt.use({});
   aligner?.finish();
   return {
     input: { file: path, format: reader.format, linkType: linkTypes.length > 0 ? linkTypes.map(linkTypeName).join(',') : 'none', packets, skipped: skipped + notIp - arpCount + undecoded },
@@ -350,6 +362,7 @@ export function loadCapture(path: string, opts: LoadOptions = {}): CaptureFlows 
     flows,
     synAckIsns,
     tcpSegments,
+    slab,
   };
 
   /** Compare `r`'s directions with its likely match in the reference while reading (see refByKey). */

@@ -209,9 +209,10 @@ export interface DiffOptions {
   maxFlows?: number;
   /**
    * A primary capture up to this many bytes is read into memory whole and its payload
-   * referenced in place (default 1 GiB); a larger one is read in chunks and its payload copied.
-   * 0: always copy. The secondary is always read in chunks: its bytes equal to the primary's
-   * are not kept, the others are copied.
+   * referenced in place; a larger one is read in chunks and its payload copied into slabs
+   * (memory kept between analyses). Default 0: always copy (faster, see load.ts
+   * WHOLE_FILE_MAX). The secondary is always read in chunks: its bytes equal to the
+   * primary's are not kept, the others are copied.
    */
   wholeFileMax?: number;
 }
