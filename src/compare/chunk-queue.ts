@@ -21,7 +21,7 @@ const INITIAL_CHUNKS = 8;
 
 export class ChunkQueue {
   readonly #pool: PacketPool;
-  readonly #copies = new ByteQueue();
+  #copies = new ByteQueue();
   #handle = new Int32Array(INITIAL_CHUNKS);
   #off = new Int32Array(INITIAL_CHUNKS);
   #len = new Int32Array(INITIAL_CHUNKS);
@@ -130,6 +130,42 @@ export class ChunkQueue {
       n -= take;
     }
     if (this.#count === 0) this.#first = 0;
+  }
+
+  /**
+   * Copy every byte still held by reference into the queue's own store and release those
+   * slots (cold path: O(queued bytes)). For when the frames the slots belong to have left the
+   * engine (a shadow checkpoint released them) but their bytes must still be compared: a pin
+   * then holds a whole slot (up to 64 KiB for a 1-byte tail) that input is waiting for.
+   * Returns the slots released.
+   */
+  unpin(): number {
+    const refs = this.#refs;
+    if (refs === 0) return 0;
+    const cap = this.#handle.length;
+    const pool = this.#pool;
+    const old = this.#copies;
+    const fresh = new ByteQueue();
+    let copyAt = old.headOffset;
+    for (let k = 0, c = this.#first; k < this.#count; k++, c = (c + 1) % cap) {
+      const h = this.#handle[c]!;
+      const len = this.#len[c]!;
+      if (h >= 0) {
+        fresh.append(pool.buffer(h), this.#off[c]!, len);
+        pool.release(h);
+      } else {
+        fresh.append(old.buffer!, copyAt, len);
+        copyAt += len;
+      }
+    }
+    this.#copies = fresh;
+    this.#first = 0;
+    this.#count = 0;
+    this.#refs = 0;
+    const bytes = this.#bytes;
+    this.#bytes = 0;
+    if (bytes > 0) this.#push(-1, 0, bytes);
+    return refs;
   }
 
   /** Drop everything (slots released). */

@@ -500,7 +500,7 @@ export class CompareEngine implements CompareContext {
       st.index[e] = dd.pIndex++;
       primaryDatagram(this, fc, dir, dd, e);
     }
-    this.#checkBudget(fc, dir, 'primary');
+    this.#checkBudget(fc, dir, 'primary', bufHandle);
     this.#drain(fc);
   }
 
@@ -595,7 +595,7 @@ export class CompareEngine implements CompareContext {
         return;
       }
       if (secondaryDatagram(this, fc, 0, fc.dgramDir(0), h, v.l3Off, 8 + 2 * (v.arpHwLen + v.arpProtoLen))) pool.release(h);
-      this.#checkBudget(fc, 0, 'secondary');
+      this.#checkBudget(fc, 0, 'secondary', h);
       this.#drain(fc);
       return;
     }
@@ -623,7 +623,7 @@ export class CompareEngine implements CompareContext {
     } else {
       if (secondaryDatagram(this, fc, dir, fc.dgramDir(dir), h, v.l4Off, v.ipEnd - v.l4Off)) this.pool.release(h);
     }
-    this.#checkBudget(fc, dir, 'secondary');
+    this.#checkBudget(fc, dir, 'secondary', h);
     this.#drain(fc);
   }
 
@@ -920,7 +920,8 @@ export class CompareEngine implements CompareContext {
     if (fc !== undefined && fc.kind === FLOW_ARP) this.#maybeForgetArp(fc);
   }
 
-  #checkBudget(fc: FlowCompare, dir: number, side: DivergenceSide): void {
+  /** `h`: the frame just taken (its slot class is checked too). */
+  #checkBudget(fc: FlowCompare, dir: number, side: DivergenceSide, h: number): void {
     const L = this.limits;
     const s = this.stats;
     let what = 0;
@@ -928,6 +929,9 @@ export class CompareEngine implements CompareContext {
     else if (fc.qCount + fc.sCount + fc.sPinned > L.maxFlowHeldPackets) what = 2;
     else if (this.#pHeldBytes + s.sHeldBytes > L.maxHeldBytes) what = 3;
     else if (this.#pHeld + s.sHeld + this.#sPinned > L.maxHeldPackets) what = 4;
+    // The slot counts above are pool-wide; a class of big slots (GSO frames) can run out
+    // first, and then the readers wait for a slot only a checkpoint frees.
+    else if (h >= 0 && (this.#pHeld > 0 || s.sHeld > 0) && this.pool.classOverHalf(h)) what = 5;
     if (what === 0) return;
     const td = fc.tcp[dir];
     const c = td?.conn(td.pOrd);
@@ -947,7 +951,8 @@ export class CompareEngine implements CompareContext {
     if (what === 1) s.flowBytesHits++;
     else if (what === 2) s.flowPacketsHits++;
     else if (what === 3) s.globalBytesHits++;
-    else s.globalPacketsHits++;
+    else if (what === 4) s.globalPacketsHits++;
+    else s.poolClassHits++;
     this.divergence(fc, dir, 'budget', side, offset, offset === null ? null : 'byte', null, 0, 0, null, 0, 0, alignment);
   }
 

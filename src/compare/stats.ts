@@ -84,6 +84,8 @@ export interface CompareStatsSnapshot {
     flowPacketsHits: number;
     globalBytesHits: number;
     globalPacketsHits: number;
+    /** A frame's pool slot class was over half in use (e.g. 64 KiB slots for GSO frames). */
+    poolClassHits: number;
     /** Times input was asked to pause. */
     backpressureOn: number;
     /** True while paused. */
@@ -131,6 +133,7 @@ export class CompareStats {
   flowPacketsHits = 0;
   globalBytesHits = 0;
   globalPacketsHits = 0;
+  poolClassHits = 0;
   backpressureOn = 0;
   orphanedFrames = 0;
   orphanedFlows = 0;
@@ -176,6 +179,7 @@ export class CompareStats {
         flowPacketsHits: this.flowPacketsHits,
         globalBytesHits: this.globalBytesHits,
         globalPacketsHits: this.globalPacketsHits,
+        poolClassHits: this.poolClassHits,
         backpressureOn: this.backpressureOn,
         paused,
       },

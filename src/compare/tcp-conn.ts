@@ -355,6 +355,19 @@ export class TcpConn {
     if (end > 0 && end > this.flushed) this.flushed = end;
   }
 
+  /**
+   * Shadow checkpoint completed: the primary frames whose bytes wait here have left, so their
+   * slots are no longer pinned; the bytes are kept as copies (see ChunkQueue.unpin). Returns
+   * the slots released.
+   */
+  unpinQueued(): number {
+    const q = this.#q;
+    if (q === null || q.pinned === 0) return 0;
+    const n = q.unpin();
+    this.#chargeQueue();
+    return n;
+  }
+
   /** Waiting for the bytes that choose the shadow re-anchor (the checkpoint has completed). */
   get resyncPending(): boolean {
     return this.#rs !== null && this.#rs.settled;

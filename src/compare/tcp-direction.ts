@@ -114,6 +114,9 @@ export class TcpDirection {
     for (const c of this.conns) {
       c.noteFlushed();
       if (c.diverged) c.reanchor();
+      // The released frames' slots must not stay pinned by bytes still to compare: input
+      // waiting for a slot of that size would wait for the other side, and it for input.
+      c.unpinQueued();
     }
   }
 

@@ -233,6 +233,12 @@ export class PacketPool {
     return this.#lens[h]!;
   }
 
+  /** True when more than half the slots of `h`'s size class are in use (budget checks). */
+  classOverHalf(h: number): boolean {
+    const c = this.#classOf(h);
+    return c.inUse * 2 > c.slots;
+  }
+
   /** Capacity of this handle's slot. */
   slotSize(h: number): number {
     return this.#classOf(h).slotSize;

@@ -164,8 +164,9 @@ function run(plans: FlowPlan[], picks: number[], mutate?: { flow: number; offset
   });
   const order = merge(lists, picks);
   // Budgets are tested elsewhere; here only comparison decides. Every frame may be held at
-  // once (1-byte segments, a divergence early on), so the test pool holds them all.
-  const h = new Harness({ limits: { maxFlowHeldPackets: 1 << 20, maxHeldPackets: 1 << 20 }, poolSlots: order.length + 64 });
+  // once (1-byte segments, a divergence early on): the test pool holds them all with more
+  // than half its slots to spare (the slot-class budget, test/compare/pool-pressure.test.ts).
+  const h = new Harness({ limits: { maxFlowHeldPackets: 1 << 20, maxHeldPackets: 1 << 20 }, poolSlots: 2 * order.length + 64 });
   const perFlow: number[][] = plans.map(() => []);
   const carriers: number[] = [];
   order.forEach((f, t) => {

@@ -6,8 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startColoProxyChild, type ChildRoles } from '../../src/replay/bench-sockets.js';
+import { loadBenchWorkload, pairedWarmup } from '../../src/replay/bench-workload.js';
+import { runFeed } from '../../src/replay/feed.js';
+import { planLockstep } from '../../src/replay/lockstep.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN, tcpFrame } from '../../src/replay/frame-builder.js';
+import { OWN_CAPTURES } from '../helpers/paths.js';
 
 const base = { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000 } as const;
 const frames = [
@@ -57,4 +62,44 @@ describe('startColoProxyChild socket roles', () => {
       }
     }, 40_000);
   }
+});
+
+describe('the compare child under pool pressure (regression: it stopped reading for good)', () => {
+  // http-identical's primary frames are over 2048 bytes (a capture with offloads), so each
+  // takes one of the pool's 256 big slots. Fed 3000 frames in one lockstep plan, the child
+  // held more of them than the class has while the bytes that would match them waited behind
+  // its paused primary input: before the fix, pinned slots outlived a timeout checkpoint and
+  // input never resumed. Oracle: every primary frame comes back, and the child's accounting.
+  it('3000 frames of port-shifted copies of http-identical in one go: every primary frame is released', async () => {
+    const w = loadBenchWorkload({ dir: join(OWN_CAPTURES, 'workloads', 'http-identical') });
+    const copies = pairedWarmup(w.primary, w.secondary, 3000);
+    expect(copies).not.toBeNull();
+    const P = copies!.flatMap((c) => c.primary);
+    const S = copies!.flatMap((c) => c.secondary);
+    expect(P.some((f) => f.buf.length > 2048)).toBe(true);
+    let released = 0;
+    let wake: () => void = () => {};
+    const child = await startColoProxyChild({
+      onRelease: (pool, h) => {
+        released++;
+        pool.release(h);
+        wake();
+      },
+    });
+    let stopped = false;
+    try {
+      const fed = runFeed(planLockstep(P, S, { maxAhead: 512 }), P, S, child.targets, { yieldEvery: 256 });
+      const guard = new Promise<'stalled'>((r) => setTimeout(() => r('stalled'), 30_000));
+      expect(await Promise.race([fed.then(() => 'fed' as const), guard])).toBe('fed');
+      // What is still held waits at most compare_timeout (3 s) plus a scan cycle.
+      const deadline = Date.now() + 10_000;
+      while (released < P.length && Date.now() < deadline) await new Promise<void>((r) => ((wake = r), setTimeout(r, 100)));
+      expect(released).toBe(P.length);
+      const r = await child.stop();
+      stopped = true;
+      expect(r.summary?.accounting?.primary).toMatchObject({ received: P.length, released: P.length, held: 0, balanced: true });
+    } finally {
+      if (!stopped) await child.stop();
+    }
+  }, 60_000);
 });
