@@ -133,14 +133,25 @@ export interface KeyParts {
   hiPort: number;
 }
 
+/**
+ * Copy the low (`hi` false) or high endpoint's address of the key at `keys[base ..]` into
+ * `out` (16 bytes of room); returns its length, 4 or 16. Allocates nothing.
+ */
+export function keyAddrInto(keys: Int32Array, base: number, hi: boolean, out: Uint8Array): number {
+  const n = (keys[base]! & KEY_V6) !== 0 ? 16 : 4;
+  const at = base + (hi ? 7 : 3);
+  for (let i = 0; i < n; i++) out[i] = (keys[at + (i >> 2)]! >>> (24 - 8 * (i & 3))) & 0xff;
+  return n;
+}
+
 /** Unpack the key at `keys[base ..]` (allocates: cold path). */
 export function keyParts(keys: Int32Array, base: number): KeyParts {
   const w0 = keys[base]!;
   const v6 = (w0 & KEY_V6) !== 0;
   const n = v6 ? 16 : 4;
-  const addr = (at: number): Uint8Array => {
+  const addr = (hi: boolean): Uint8Array => {
     const a = new Uint8Array(n);
-    for (let i = 0; i < n; i++) a[i] = (keys[at + (i >> 2)]! >>> (24 - 8 * (i & 3))) & 0xff;
+    keyAddrInto(keys, base, hi, a);
     return a;
   };
   const w1 = keys[base + 1]!;
@@ -151,9 +162,9 @@ export function keyParts(keys: Int32Array, base: number): KeyParts {
     echo: (w0 & KEY_ECHO) !== 0,
     vlan0: w1 >>> 16,
     vlan1: w1 & 0xffff,
-    loAddr: addr(base + 3),
+    loAddr: addr(false),
     loPort: w2 >>> 16,
-    hiAddr: addr(base + 7),
+    hiAddr: addr(true),
     hiPort: w2 & 0xffff,
   };
 }

@@ -59,7 +59,7 @@ import {
   type FlowStateName,
 } from './flow-state.js';
 import { hashWords, randomSeed } from './hash.js';
-import { FLOW_KEY_WORDS, flowKey, KEY_V6, keyParts, MISS_FRAGMENT, MISS_NOT_IP, SRC_IS_LO } from './key.js';
+import { FLOW_KEY_WORDS, flowKey, keyAddrInto, keyParts, MISS_FRAGMENT, MISS_NOT_IP, SRC_IS_LO } from './key.js';
 import { KeyIndex } from './key-index.js';
 import { LruLists, NO_LIST } from './lru.js';
 import {
@@ -408,13 +408,10 @@ export class FlowTable<T = unknown> {
     // Straight from the key words through one scratch array (called once per connection).
     const keys = this.#idx.keys;
     const base = id * this.#idx.stride;
-    const n = (keys[base]! & KEY_V6) !== 0 ? 16 : 4;
     const ports = keys[base + 2]!;
     const a = this.#addrScratch;
-    for (let i = 0; i < n; i++) a[i] = keys[base + 3 + (i >> 2)]! >>> (24 - 8 * (i & 3));
-    const lo = formatEndpoint(a, 0, n, ports >>> 16);
-    for (let i = 0; i < n; i++) a[i] = keys[base + 7 + (i >> 2)]! >>> (24 - 8 * (i & 3));
-    const hi = formatEndpoint(a, 0, n, ports & 0xffff);
+    const lo = formatEndpoint(a, 0, keyAddrInto(keys, base, false, a), ports >>> 16);
+    const hi = formatEndpoint(a, 0, keyAddrInto(keys, base, true, a), ports & 0xffff);
     return (this.flowFlags(id) & F_INIT_LO) !== 0 ? { initiator: lo, responder: hi } : { initiator: hi, responder: lo };
   }
 
