@@ -23,9 +23,7 @@ export async function startQemuRig(rec: ReleaseRecorder, matcher: FrameMatcher, 
     maxQueueSize: s.maxQueueSize,
     onRelease: (h) => {
       const pool = cmp.pool;
-      const i = measuring ? matcher.match(pool.buffer(h), pool.offset(h), pool.length(h)) : -1;
-      if (measuring && i < 0) rec.unmatched++;
-      rec.onIndex(i, pool.time[h]!);
+      rec.onBytes(matcher, measuring, pool, h, pool.time[h]!);
       pool.release(h);
     },
     onCheckpointRequest: (t, index) => {

@@ -21,7 +21,8 @@ import type { FeedResult, FeedTarget, PaceOptions } from './feed.js';
 import type { FeedFrame, LockstepPlan } from './lockstep.js';
 import { planLockstep } from './lockstep.js';
 import { pairedWarmup, warmupFrames } from './bench-workload.js';
-import type { BenchWorkload } from './bench-workload.js';
+import type { BenchWorkload, FrameMatcher } from './bench-workload.js';
+import type { PacketPool } from '../packet/pool.js';
 import type { CheckpointEvent } from './bench-score.js';
 import { percentile } from './bench-stats.js';
 
@@ -54,6 +55,18 @@ export class ReleaseRecorder {
       this.lastMs = tMs;
     } else this.other++;
     if (this.#waiters.length > 0) for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /**
+   * A released frame read back from a socket, which carries no index: while `measuring`
+   * (the rig's own flag) it is identified by its bytes (`matcher`; no match counts as
+   * `unmatched`), else it is warm-up traffic. `tMs`: its arrival, stamped before matching so
+   * the matcher's cost is not the engine's hold time. The caller still owns `h`.
+   */
+  onBytes(matcher: FrameMatcher, measuring: boolean, pool: PacketPool, h: number, tMs: number): void {
+    const i = measuring ? matcher.match(pool.buffer(h), pool.offset(h), pool.length(h)) : -1;
+    if (measuring && i < 0) this.unmatched++;
+    this.onIndex(i, tMs);
   }
 
   /** Resolves on the next release (or after `ms`). */

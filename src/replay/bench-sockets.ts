@@ -295,12 +295,8 @@ export async function startSocketsRig(rec: ReleaseRecorder, matcher: FrameMatche
     settings: s,
     ...(roles !== undefined ? { roles } : {}),
     onRelease: (pool, h) => {
-      // Arrival time first, as the QEMU rig stamps it (in QemuColoCompare, before matching):
-      // the matcher's own cost must not count as the engine's hold time.
-      const t = performance.now();
-      const i = measuring ? matcher.match(pool.buffer(h), pool.offset(h), pool.length(h)) : -1;
-      if (measuring && i < 0) rec.unmatched++;
-      rec.onIndex(i, t);
+      // Arrival time first, as the QEMU rig stamps it (in QemuColoCompare, before matching).
+      rec.onBytes(matcher, measuring, pool, h, performance.now());
       pool.release(h);
     },
     onCheckpointLine: (line, seenMs) => {
