@@ -56,6 +56,32 @@ function cut(s: Sender, sizes: number[]): Uint8Array[] {
   return out;
 }
 
+/** The primary's (`pStream`) and secondary's (`sStream`) senders of the test connection, SYN-ACKs fed. */
+function openPair(h: Harness, pStream: Uint8Array, sStream: Uint8Array): { P: Sender; S: Sender } {
+  const P = new Sender(G, C, 1000, 1001, pStream);
+  const S = new Sender(G, C, 77_777, 1001, sStream);
+  h.open(P, S);
+  return { P, S };
+}
+
+/** `n` bytes of a random `period`-byte pattern repeated (like a generated HTTP body). */
+function patterned(n: number, period: number, seed: number): Uint8Array {
+  const pat = streamBytes(period, seed);
+  return Uint8Array.from({ length: n }, (_, i) => pat[i % period]!);
+}
+
+/**
+ * One random edit of `base` (a property's draw: `where` in [0, 1]): the secondary's stream,
+ * the first differing offset and the cause a checkpoint there must name.
+ */
+function randomEdit(base: Uint8Array, kind: Edit['kind'], where: number, len: number, fill: number): { s: Uint8Array; d: number; cause: 'payload' | 'length' } {
+  const n = base.length;
+  const at = Math.min(n - (kind === 'ins' ? 0 : 1), Math.floor(where * n));
+  const s = edited(base, [{ kind, at: Math.max(0, at), n: len, fill }]);
+  const d = firstDiff(base, s);
+  return { s, d, cause: d >= Math.min(base.length, s.length) ? 'length' : 'payload' };
+}
+
 interface RunResult {
   h: Harness;
   /** Primary frames not released once both sides were fed. */
@@ -69,10 +95,7 @@ interface RunResult {
 function run(pStream: Uint8Array, sStream: Uint8Array, pSizes: number[], sSizes: number[], picks: boolean[] = [true, false]): RunResult {
   // Budgets are tested elsewhere (one-byte segments would pass the frame budget); here only comparison decides.
   const h = new Harness({ shadow: true, limits: { maxFlowHeldPackets: 1 << 20, maxHeldPackets: 1 << 20 } });
-  const P = new Sender(G, C, 1000, 1001, pStream);
-  const S = new Sender(G, C, 77_777, 1001, sStream);
-  h.p(P.syn());
-  h.s(S.syn());
+  const { P, S } = openPair(h, pStream, sStream);
   const pf = cut(P, pSizes);
   const sf = cut(S, sSizes);
   let i = 0;
@@ -241,10 +264,7 @@ describe('shadow re-anchor: repetitive data longer than the search window', () =
       it(`${ename}, ${oname}: one checkpoint at the edit`, () => {
         const s = edited(body, [e]);
         const h = new Harness({ shadow: true });
-        const P = new Sender(G, C, 1000, 1001, body);
-        const S = new Sender(G, C, 77_777, 1001, s);
-        h.p(P.syn());
-        h.s(S.syn());
+        const { P, S } = openPair(h, body, s);
         for (const [isP, f] of order(cut(P, [1448]), cut(S, [1024]))) {
           if (isP) h.p(f);
           else h.s(f);
@@ -268,17 +288,12 @@ describe('shadow re-anchor: repetitive data longer than the search window', () =
         segArb,
         fc.integer({ min: 2, max: 40 }),
         (n, period, seed, kind, where, len, fill, ss, lead) => {
-          const pat = streamBytes(period, seed);
-          const base = Uint8Array.from({ length: n }, (_, i) => pat[i % period]!);
-          const at = Math.min(n - (kind === 'ins' ? 0 : 1), Math.floor(where * n));
-          const s = edited(base, [{ kind, at: Math.max(0, at), n: len, fill }]);
-          const d = firstDiff(base, s);
+          const base = patterned(n, period, seed);
+          const { s, d, cause } = randomEdit(base, kind, where, len, fill);
           fc.pre(!(d === base.length && d === s.length));
           // The primary sends `lead` segments for each of the secondary's.
           const picks = [...(new Array(lead).fill(true) as boolean[]), false];
-          const r = run(base, s, [1448], ss, picks);
-          const cause = d >= Math.min(base.length, s.length) ? 'length' : 'payload';
-          expectOne(r, d, cause);
+          expectOne(run(base, s, [1448], ss, picks), d, cause);
         },
       ),
       { numRuns: 60, seed: 27112026 },
@@ -291,10 +306,7 @@ describe('shadow re-anchor: timing', () => {
     const base = streamBytes(6000, 5);
     const s = edited(base, [{ kind: 'ins', at: 2500, n: 7 }]);
     const h = new Harness({ shadow: true, autoComplete: false });
-    const P = new Sender(G, C, 1000, 1001, base);
-    const S = new Sender(G, C, 77_777, 1001, s);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { P, S } = openPair(h, base, s);
     const pf = cut(P, [1000]);
     const sf = cut(S, [1448]);
     const idx = pf.map((f) => h.p(f));
@@ -345,10 +357,7 @@ describe('shadow re-anchor: timing', () => {
     const base = streamBytes(4000, 8);
     const s = edited(base, [{ kind: 'ins', at: 1000, n: 5 }]);
     const h = new Harness({ shadow: false, autoComplete: true });
-    const P = new Sender(G, C, 1000, 1001, base);
-    const S = new Sender(G, C, 77_777, 1001, s);
-    h.p(P.syn());
-    h.s(S.syn());
+    const { P, S } = openPair(h, base, s);
     for (const f of cut(P, [1448])) h.p(f);
     for (const f of cut(S, [1000])) h.s(f);
     expect(h.records[0]!.offset).toBe(1000);
@@ -534,12 +543,8 @@ describe('shadow re-anchor: property', () => {
         fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
         (n, seed, kind, where, len, fill, ps, ss, picks) => {
           const base = streamBytes(n, seed);
-          const at = Math.min(n - (kind === 'ins' ? 0 : 1), Math.floor(where * n));
-          const s = edited(base, [{ kind, at: Math.max(0, at), n: len, fill }]);
-          const r = run(base, s, ps, ss, picks);
-          const d = firstDiff(base, s);
-          const cause = d >= Math.min(base.length, s.length) ? 'length' : 'payload';
-          expectOne(r, d, cause);
+          const { s, d, cause } = randomEdit(base, kind, where, len, fill);
+          expectOne(run(base, s, ps, ss, picks), d, cause);
         },
       ),
       { numRuns: 300, seed: 20261127 },
@@ -561,16 +566,11 @@ describe('shadow re-anchor: property', () => {
         segArb,
         fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
         (n, period, seed, kind, where, len, fill, ps, ss, picks) => {
-          const pat = streamBytes(period, seed);
-          const base = Uint8Array.from({ length: n }, (_, i) => pat[i % period]!);
-          const at = Math.min(n - (kind === 'ins' ? 0 : 1), Math.floor(where * n));
-          const s = edited(base, [{ kind, at: Math.max(0, at), n: len, fill }]);
-          const d = firstDiff(base, s);
+          const base = patterned(n, period, seed);
+          const { s, d, cause } = randomEdit(base, kind, where, len, fill);
           // An edit that leaves the streams equal (e.g. deleting whole periods at the end is a length change, fine; an insertion equal to the pattern is not an edit at all).
           fc.pre(!(d === base.length && d === s.length));
-          const r = run(base, s, ps, ss, picks);
-          const cause = d >= Math.min(base.length, s.length) ? 'length' : 'payload';
-          expectOne(r, d, cause);
+          expectOne(run(base, s, ps, ss, picks), d, cause);
         },
       ),
       { numRuns: 300, seed: 11272026 },
