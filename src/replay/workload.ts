@@ -421,7 +421,8 @@ function resolveDivergences(
     const e = editsOf(c);
     if (d.kind !== 'byte' && (structural(e) || (e.flips.length > 0))) throw bad(`${c.flow} already has a divergence: a ${d.kind} divergence must be the only one on its connection`);
     if (d.kind === 'byte' && structural(e)) throw bad(`${c.flow} already has a ${Object.keys(e).find((k) => k !== 'flips')} divergence: it must be the only one on its connection`);
-    const incarnation = tcpOrder.filter((x) => x.flow === c.flow).indexOf(c) + 1;
+    // Which connection on its 4-tuple: the one asked for, or (no flow named) counted here.
+    const incarnation = d.flow !== undefined ? inc : tcpOrder.filter((x) => x.flow === c.flow).indexOf(c) + 1;
     const gt = {
       kind: d.kind, flow: c.flow, ...(incarnation > 1 ? { incarnation } : {}), offset: d.offset, offsetUnit: 'byte' as const, primaryTimeMs: tcpTimeMs(c, d.offset),
     };
